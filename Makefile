@@ -1,0 +1,80 @@
+# Snacktopus — every target a user expects (see README). Runtime binaries live in the
+# version-keyed cache $(CACHE), Python deps in .venv from uv.lock.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CACHE ?= $(HOME)/.cache/snacktopus
+export SNACKTOPUS_CACHE := $(CACHE)
+export PATH := $(CACHE)/bin:$(PATH)
+export UV_PYTHON ?= $(CACHE)/bin/python3.13
+export UV_LINK_MODE ?= copy
+UV := $(CACHE)/bin/uv
+PY := .venv/bin/python
+STACK := $(PY) tools/devstack.py
+PYTEST_ARGS ?=
+
+.PHONY: help dev deps runtime up up-test down status logs run-agent run-workflow demo \
+        test test-unit test-integration lint fmt versions clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+dev: runtime deps ## install everything: pinned runtime components and Python deps
+
+runtime: ## build/fetch daprd, placement, scheduler, dapr CLI, Ollama + model, Zipkin, Redis (cached)
+	runtime/install.sh all
+
+$(UV):
+	runtime/install.sh uv
+
+deps: $(UV) ## Python deps from uv.lock into .venv
+	$(UV) sync --frozen
+
+up: ## start the local stack (Redis, Zipkin, Ollama, placement, scheduler, apps + sidecars)
+	$(STACK) up
+
+up-test: ## start the stack with the test profile (short timeouts, event-probe sidecar)
+	$(STACK) up --profile test
+
+down: ## stop exactly what `make up` started
+	$(STACK) down
+
+status: ## what the stack runs
+	$(STACK) status
+
+logs: ## tail every program's log (make logs P=agent for one)
+	$(STACK) logs $(P)
+
+run-agent: ## restart agent-shell under its sidecar (stack must be up)
+	$(STACK) restart agent
+
+run-workflow: ## restart workflow-host under its sidecar (stack must be up)
+	$(STACK) restart workflow
+
+demo: dev ## a whole order end to end, printed as it goes (starts and stops the stack)
+	$(PY) tools/demo.py
+
+lint: deps ## ruff lint + format check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+fmt: deps
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+test-unit: deps
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: dev
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test: dev lint ## lint, unit and integration tests (installs and starts what it needs, stops it after)
+	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+
+versions: ## what the installed runtime reports
+	runtime/install.sh versions
+
+clean: ## remove the run folder (stack must be down)
+	@if [ -f .run/supervisord.pid ] && $(STACK) status >/dev/null 2>&1; then echo "stack is running: make down first"; exit 1; fi
+	rm -rf .run

@@ -1,0 +1,49 @@
+"""workflow-host's FastAPI app and entry point (``workflow-host`` console script)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+from snacktopus_core.telemetry import configure_logging, configure_tracing, shutdown_tracing
+from snacktopus_core.web import instrument, ops_router
+
+from workflow_host.settings import get_settings
+
+SERVICE = "workflow-host"
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(SERVICE, settings.log_level)
+    tracer = configure_tracing(SERVICE, settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        from workflow_host.runtime import wfr
+
+        wfr.start()
+        try:
+            yield
+        finally:
+            wfr.shutdown()
+            shutdown_tracing()
+
+    app = FastAPI(
+        title="Snacktopus workflow-host",
+        version="0.1.0",
+        description="The snacktopus Dapr workflow: start, inspect and approve orders.",
+        lifespan=lifespan,
+    )
+    app.include_router(ops_router(SERVICE, settings, {settings.state_store, "workflowstate"}))
+    instrument(app, SERVICE, tracer)
+    return app
+
+
+app = create_app()
+
+
+def run() -> None:
+    settings = get_settings()
+    uvicorn.run(app, host=settings.app_host, port=settings.app_port, log_config=None)

@@ -1,0 +1,116 @@
+"""Versioned schemas of every event Snacktopus publishes (the ``data`` of a CloudEvent).
+
+Consumers check payloads against these models or the JSON Schema files exported from
+them under ``docs/events/`` (``tools/export_schemas.py``). A breaking change bumps
+``schema_version``; additive fields keep it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from snacktopus_core.models import Basket, utcnow
+
+TOPIC_ORDER_COMPLETED = "order.completed"
+TOPIC_ORDER_COMPENSATED = "order.compensated"
+TOPIC_ORDER_ALERT = "order.alert"
+TOPIC_SAFETY_FLAGGED = "agent.safety_flagged"
+TOPIC_EVALUATED = "agent.evaluated"
+
+TerminalStatus = Literal["completed", "blocked", "rejected", "timed_out", "failed", "cancelled"]
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = 1
+    event_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    trace_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+
+
+class SafetyFlag(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal[
+        "allergen_conflict",
+        "over_budget",
+        "prompt_injection",
+        "off_topic",
+        "personal_data",
+        "too_long",
+        "ungrounded",
+        "blocked_item",
+        "diet_conflict",
+        "model_opinion",
+    ]
+    severity: Literal["block", "warn"]
+    detail: str = Field(max_length=500)
+
+
+class OrderCompleted(Event):
+    order_id: str
+    user_id: str
+    status: Literal["completed"] = "completed"
+    total_usd: float
+    basket: Basket
+    degraded_branches: list[str] = []
+    approval: Literal["auto", "approved"] = "auto"
+    approver: str | None = None
+
+
+class OrderCompensated(Event):
+    order_id: str
+    user_id: str
+    status: Literal["blocked", "rejected", "timed_out", "failed", "cancelled"]
+    reason: str = Field(max_length=500)
+    total_usd: float
+    compensations: list[str] = Field(description="Undo steps run, in the order they ran.")
+    skipped_compensations: list[str] = []
+    degraded_branches: list[str] = []
+    safety_flags: list[SafetyFlag] = []
+    approver: str | None = None
+
+
+class OrderAlert(Event):
+    """A run that needs a human: an undo step that kept failing, named here."""
+
+    order_id: str
+    status: Literal["failed"] = "failed"
+    stuck_step: str
+    error: str = Field(max_length=1000)
+    attempts: int
+
+
+class SafetyFlagged(Event):
+    user_id: str
+    session_id: str | None = None
+    order_id: str | None = None
+    source: Literal["ask", "recommend", "safety"] = "ask"
+    verdict: Literal["block", "warn"]
+    flags: list[SafetyFlag]
+
+
+class Evaluated(Event):
+    user_id: str
+    session_id: str | None = None
+    order_id: str | None = None
+    source: Literal["ask", "recommend"] = "ask"
+    grounded: bool
+    degraded: bool
+    score: float = Field(ge=0, le=1)
+    flags: list[SafetyFlag] = []
+    model: str | None = None
+
+
+SCHEMAS: dict[str, type[Event]] = {
+    TOPIC_ORDER_COMPLETED: OrderCompleted,
+    TOPIC_ORDER_COMPENSATED: OrderCompensated,
+    TOPIC_ORDER_ALERT: OrderAlert,
+    TOPIC_SAFETY_FLAGGED: SafetyFlagged,
+    TOPIC_EVALUATED: Evaluated,
+}

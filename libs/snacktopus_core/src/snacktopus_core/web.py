@@ -1,0 +1,98 @@
+"""FastAPI pieces both apps mount: health, readiness and metrics endpoints."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from pydantic import BaseModel
+
+from snacktopus_core.settings import AppSettings
+from snacktopus_core.telemetry import context_from_traceparent
+
+HTTP_LATENCY = Histogram(
+    "snacktopus_http_request_seconds",
+    "HTTP request latency by route and status class.",
+    ["service", "method", "route", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    service: str
+    sidecar: bool
+    components: list[str]
+    detail: str | None = None
+
+
+def ops_router(service: str, settings: AppSettings, required_components: set[str]) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", response_model=Health, summary="Liveness: the process answers.")
+    async def healthz() -> Health:
+        return Health(status="ok", service=service)
+
+    @router.get(
+        "/readyz",
+        response_model=Readiness,
+        summary="Readiness: the sidecar answers and the components this app needs are loaded.",
+        responses={503: {"model": Readiness}},
+    )
+    async def readyz() -> Response:
+        headers = {"dapr-api-token": settings.dapr_api_token} if settings.dapr_api_token else {}
+        try:
+            async with httpx.AsyncClient(timeout=2.0, headers=headers) as client:
+                meta = (await client.get(f"{settings.dapr_http_url}/v1.0/metadata")).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            body = Readiness(
+                ready=False, service=service, sidecar=False, components=[], detail=str(exc)
+            )
+            return JSONResponse(body.model_dump(), status_code=503)
+        names = sorted(c["name"] for c in meta.get("components", []))
+        missing = sorted(required_components - set(names))
+        body = Readiness(
+            ready=not missing,
+            service=service,
+            sidecar=True,
+            components=names,
+            detail=f"missing components: {', '.join(missing)}" if missing else None,
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if not missing else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics.", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def instrument(app: FastAPI, service: str, tracer: trace.Tracer) -> None:
+    """One server span per request, child of the caller's ``traceparent`` (from daprd)."""
+
+    @app.middleware("http")
+    async def _trace_and_time(request: Request, call_next):
+        route = request.scope.get("route")
+        start = time.perf_counter()
+        parent = context_from_traceparent(request.headers.get("traceparent"))
+        name = f"{request.method} {request.url.path}"
+        with tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.SERVER) as span:
+            response = await call_next(request)
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            span.set_attribute("http.route", path)
+            span.set_attribute("http.status_code", response.status_code)
+            if path not in {"/metrics", "/healthz"}:
+                HTTP_LATENCY.labels(
+                    service, request.method, path, f"{response.status_code // 100}xx"
+                ).observe(time.perf_counter() - start)
+            return response

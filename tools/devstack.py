@@ -1,0 +1,528 @@
+"""The local one-machine stack: Redis, Zipkin, Ollama, placement, scheduler, and each app
+under its own ``daprd`` sidecar.
+
+    python tools/devstack.py up [--profile dev|test] [--no-apps]
+    python tools/devstack.py down | status | logs [PROGRAM] [-n N] | stop/start/restart PROGRAM
+
+Process management is supervisord's (PyPI ``supervisor``), not code of ours: this module
+only renders its config from :class:`StackSettings`, starts it, waits until every program
+answers its health check, and stops it again by the pid supervisord recorded, which stops
+exactly the processes it started. Everything (config, pids, logs, Redis AOF, scheduler
+etcd data) lives under one run folder, ``.run/`` by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from snacktopus_core.settings import StackSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+console = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class Program:
+    name: str
+    command: list[str]
+    check: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    priority: int = 10
+    stopsignal: str = "TERM"
+
+
+def _http_ok(url: str, expect: tuple[int, ...] = (200, 204)) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=2.0).status_code in expect
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def _redis_ok(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    return check
+
+
+def _model_ok(url: str, model: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            tags = httpx.get(f"{url}/api/tags", timeout=2.0).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return any(m.get("name") in {model, f"{model}:latest"} for m in tags.get("models", []))
+
+    return check
+
+
+class Stack:
+    def __init__(self, settings: StackSettings) -> None:
+        self.s = settings
+        self.run = (ROOT / settings.run_dir).resolve()
+        self.bin = settings.cache_dir / "bin"
+        self.conf = self.run / "supervisord.conf"
+        self.pidfile = self.run / "supervisord.pid"
+        self.sock = self.run / "supervisor.sock"
+        self.logs = self.run / "logs"
+
+    # ------------------------------------------------------------------ rendering
+    def render(
+        self, profile: str, with_apps: bool, without: set[str] = frozenset()
+    ) -> list[Program]:
+        s, run = self.s, self.run
+        for d in (run, self.logs, run / "redis", run / "scheduler", run / "components"):
+            d.mkdir(parents=True, exist_ok=True)
+        values = {
+            "REDIS_HOST": s.redis_host,
+            "OLLAMA_ENDPOINT": f"{s.ollama_url}/v1",
+            "OLLAMA_MODEL": s.ollama_model,
+            "ZIPKIN_ENDPOINT": f"{s.zipkin_url}/api/v2/spans",
+            "SECRETS_FILE": str(run / "secrets.json"),
+        }
+        for old in (run / "components").glob("*.yaml"):
+            old.unlink()
+        for src in sorted((ROOT / "components").glob("*.yaml")):
+            target = run / (
+                "config.yaml" if src.name == "config.yaml" else f"components/{src.name}"
+            )
+            target.write_text(_substitute(src.read_text(), values, src.name))
+        secrets = run / "secrets.json"
+        if not secrets.exists():
+            secrets.write_text(json.dumps({"approver-token": os.urandom(16).hex()}))
+            secrets.chmod(0o600)
+        (run / "profile").write_text(profile)
+
+        b = lambda name: str(self.bin / name)  # noqa: E731
+        venv = ROOT / ".venv" / "bin"
+        programs = [
+            Program(
+                "redis",
+                [
+                    b("redis-server"),
+                    "--port",
+                    str(s.redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    str(run / "redis"),
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "everysec",
+                    "--save",
+                    "",
+                    "--protected-mode",
+                    "yes",
+                ],
+                _redis_ok(s.redis_port),
+            ),
+            Program(
+                "zipkin",
+                [
+                    "java",
+                    "-Xms64m",
+                    "-Xmx384m",
+                    "-XX:+UseSerialGC",
+                    "-jar",
+                    str(s.cache_dir / "zipkin.jar"),
+                ],
+                _http_ok(f"{s.zipkin_url}/health"),
+                env={
+                    "QUERY_PORT": str(s.zipkin_port),
+                    "STORAGE_TYPE": "mem",
+                    "MEM_MAX_SPANS": "200000",
+                },
+            ),
+            Program(
+                "ollama",
+                [b("ollama"), "serve"],
+                _model_ok(s.ollama_url, s.ollama_model),
+                env={
+                    "OLLAMA_HOST": f"127.0.0.1:{s.ollama_port}",
+                    "OLLAMA_MODELS": str(s.cache_dir / "ollama-models"),
+                    "OLLAMA_KEEP_ALIVE": "24h",
+                    "OLLAMA_NUM_PARALLEL": "2",
+                },
+            ),
+            Program(
+                "placement",
+                [
+                    b("placement"),
+                    "--port",
+                    str(s.placement_port),
+                    "--healthz-port",
+                    str(s.placement_health_port),
+                    "--metrics-port",
+                    str(s.placement_metrics_port),
+                    "--log-as-json",
+                ],
+                _http_ok(f"http://127.0.0.1:{s.placement_health_port}/healthz"),
+                priority=20,
+            ),
+            Program(
+                "scheduler",
+                [
+                    b("scheduler"),
+                    "--port",
+                    str(s.scheduler_port),
+                    "--healthz-port",
+                    str(s.scheduler_health_port),
+                    "--metrics-port",
+                    str(s.scheduler_metrics_port),
+                    "--etcd-data-dir",
+                    str(run / "scheduler"),
+                    "--etcd-client-port",
+                    str(s.scheduler_etcd_client_port),
+                    "--etcd-initial-cluster",
+                    f"dapr-scheduler-server-0=http://localhost:{s.scheduler_etcd_peer_port}",
+                    "--log-as-json",
+                ],
+                _http_ok(f"http://127.0.0.1:{s.scheduler_health_port}/healthz"),
+                priority=20,
+            ),
+        ]
+        sidecars = [
+            (
+                "agent-shell",
+                "agent",
+                s.agent_app_port,
+                s.agent_dapr_http_port,
+                s.agent_dapr_grpc_port,
+                s.agent_dapr_internal_grpc_port,
+                s.agent_dapr_metrics_port,
+            ),
+            (
+                "workflow-host",
+                "workflow",
+                s.workflow_app_port,
+                s.workflow_dapr_http_port,
+                s.workflow_dapr_grpc_port,
+                s.workflow_dapr_internal_grpc_port,
+                s.workflow_dapr_metrics_port,
+            ),
+        ]
+        if profile == "test":
+            sidecars.append(
+                (
+                    "event-probe",
+                    "probe",
+                    s.probe_app_port,
+                    s.probe_dapr_http_port,
+                    s.probe_dapr_grpc_port,
+                    s.probe_dapr_internal_grpc_port,
+                    s.probe_dapr_metrics_port,
+                )
+            )
+        for app_id, short, app_port, http, grpc, internal, metrics in sidecars:
+            has_app = with_apps and app_port is not None
+            cmd = [
+                b("daprd"),
+                "--app-id",
+                app_id,
+                "--dapr-http-port",
+                str(http),
+                "--dapr-grpc-port",
+                str(grpc),
+                "--dapr-internal-grpc-port",
+                str(internal),
+                "--metrics-port",
+                str(metrics),
+                "--resources-path",
+                str(run / "components"),
+                "--config",
+                str(run / "config.yaml"),
+                "--placement-host-address",
+                f"localhost:{s.placement_port}",
+                "--scheduler-host-address",
+                f"localhost:{s.scheduler_port}",
+                "--log-as-json",
+                "--dapr-listen-addresses",
+                "127.0.0.1",
+            ]
+            if has_app:
+                cmd += ["--app-port", str(app_port), "--app-protocol", "http"]
+            programs.append(
+                Program(
+                    f"daprd-{short}",
+                    cmd,
+                    _http_ok(f"http://127.0.0.1:{http}/v1.0/healthz"),
+                    priority=30,
+                )
+            )
+            if has_app:
+                command = (
+                    [str(venv / "python"), str(ROOT / "tools" / "event_probe.py")]
+                    if app_id == "event-probe"
+                    else [str(venv / app_id)]
+                )
+                programs.append(
+                    Program(
+                        short,
+                        command,
+                        _http_ok(f"http://127.0.0.1:{app_port}/healthz"),
+                        env={
+                            "DAPR_HTTP_PORT": str(http),
+                            "DAPR_GRPC_PORT": str(grpc),
+                            f"{short.upper()}_APP_PORT": str(app_port),
+                            "ZIPKIN_ENDPOINT": values["ZIPKIN_ENDPOINT"],
+                        },
+                        priority=40,
+                    )
+                )
+        programs = [p for p in programs if p.name not in without]
+        self.conf.write_text(self._supervisor_conf(programs))
+        return programs
+
+    def _supervisor_conf(self, programs: list[Program]) -> str:
+        lines = [
+            "[unix_http_server]",
+            f"file={self.sock}",
+            "chmod=0700",
+            "",
+            "[supervisord]",
+            f"pidfile={self.pidfile}",
+            f"logfile={self.logs / 'supervisord.log'}",
+            f"directory={ROOT}",
+            "loglevel=info",
+            "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{self.sock}",
+            "",
+        ]
+        for p in programs:
+            env = ",".join(f'{k}="{v}"' for k, v in p.env.items())
+            lines += [
+                f"[program:{p.name}]",
+                "command=" + " ".join(shlex.quote(c).replace("%", "%%") for c in p.command),
+                f"directory={ROOT}",
+                f"priority={p.priority}",
+                "autostart=true",
+                "autorestart=unexpected",
+                "startsecs=1",
+                "startretries=3",
+                f"stopsignal={p.stopsignal}",
+                "stopwaitsecs=15",
+                "stopasgroup=true",
+                "killasgroup=true",
+                "redirect_stderr=true",
+                f"stdout_logfile={self.logs / (p.name + '.log')}",
+                "stdout_logfile_maxbytes=20MB",
+                "stdout_logfile_backups=1",
+            ]
+            if env:
+                lines.append(f"environment={env}")
+            lines.append("")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ lifecycle
+    def supervisord_pid(self) -> int | None:
+        try:
+            pid = int(self.pidfile.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except (OSError, ValueError):
+            return None
+        # A recycled pid belongs to someone else: only ours names our config.
+        return pid if str(self.conf) in cmdline else None
+
+    def profile(self) -> str | None:
+        try:
+            return (self.run / "profile").read_text().strip()
+        except OSError:
+            return None
+
+    def ctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.conf), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+        )
+
+    def up(
+        self, profile: str, with_apps: bool, timeout: float, without: set[str] = frozenset()
+    ) -> None:
+        if (pid := self.supervisord_pid()) is not None:
+            raise SystemExit(
+                f"a stack is already running (supervisord pid {pid}, profile {self.profile()}); "
+                "run `make down` first"
+            )
+        self._check_ports()
+        programs = self.render(profile, with_apps, without)
+        missing = [
+            p.command[0]
+            for p in programs
+            if "/" in p.command[0] and not Path(p.command[0]).exists()
+        ]
+        if missing:
+            raise SystemExit(f"not installed: {', '.join(missing)} — run `make dev` first")
+        console.print(
+            f"[bold]stack[/] starting {len(programs)} programs "
+            f"(profile {profile}, run folder {self.run})"
+        )
+        subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)], check=True
+        )
+        start = time.monotonic()
+        pending = {p.name: p for p in programs}
+        while pending:
+            for name, p in list(pending.items()):
+                if p.check():
+                    console.print(f"  [green]ready[/] {name:<16} {time.monotonic() - start:5.1f} s")
+                    del pending[name]
+            if not pending:
+                break
+            if time.monotonic() - start > timeout:
+                for name in pending:
+                    console.print(f"[red]not ready after {timeout:.0f} s:[/] {name}")
+                    console.print(self.tail(name, 25))
+                self.down()
+                raise SystemExit(f"stack did not become ready: {', '.join(pending)}")
+            status = self.ctl("status", check=False).stdout
+            for name in pending:
+                if re.search(rf"^{re.escape(name)}\s+(FATAL|EXITED|BACKOFF)", status, re.M):
+                    console.print(f"[red]{name} failed to start[/]")
+                    console.print(self.tail(name, 40))
+                    self.down()
+                    raise SystemExit(f"{name} failed to start (log {self.logs / name}.log)")
+            time.sleep(0.5)
+        console.print(f"[bold green]stack ready[/] in {time.monotonic() - start:.1f} s")
+
+    def down(self) -> None:
+        pid = self.supervisord_pid()
+        if pid is None:
+            console.print("no stack running (no live supervisord pid in the run folder)")
+            return
+        os.kill(pid, signal.SIGTERM)  # supervisord stops its programs, then exits
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.2)
+        else:
+            console.print(f"[red]supervisord {pid} still running after 60 s[/]")
+            raise SystemExit(1)
+        console.print(f"stack stopped (supervisord pid {pid} and its programs)")
+
+    def status(self) -> int:
+        if self.supervisord_pid() is None:
+            console.print("no stack running")
+            return 3
+        console.print(f"profile: {self.profile()}  run folder: {self.run}")
+        out = self.ctl("status", check=False)
+        print(out.stdout, end="")
+        return out.returncode
+
+    def tail(self, name: str, n: int = 50) -> str:
+        path = self.logs / f"{name}.log"
+        if not path.exists():
+            return f"(no log {path})"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+
+    def _check_ports(self) -> None:
+        busy = []
+        for name, value in self.s:
+            if name.endswith("_port"):
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", value)) == 0:
+                        busy.append(f"{name}={value}")
+        if busy:
+            raise SystemExit(
+                "ports already in use by something else: "
+                + ", ".join(busy)
+                + " — stop it, or set other ports in .env (see .env.example)"
+            )
+
+
+def _substitute(text: str, values: dict[str, str], where: str) -> str:
+    def repl(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in values:
+            raise SystemExit(f"{where}: unknown placeholder ${{{key}}}")
+        return values[key]
+
+    return re.sub(r"\$\{([A-Z_]+)\}", repl, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="start the stack and wait until every program is ready")
+    up.add_argument("--profile", choices=["dev", "test"], default=None)
+    up.add_argument("--no-apps", action="store_true", help="sidecars only, no app processes")
+    up.add_argument("--timeout", type=float, default=240.0)
+    up.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        metavar="PROGRAM",
+        help="leave one program out (e.g. ollama, for a degraded-mode drill)",
+    )
+    sub.add_parser("down", help="stop what `up` started")
+    sub.add_parser("status", help="what runs")
+    sub.add_parser("render", help="write the config without starting anything")
+    logs = sub.add_parser("logs", help="tail the logs")
+    logs.add_argument("program", nargs="?")
+    logs.add_argument("-n", type=int, default=40)
+    for verb in ("stop", "start", "restart"):
+        p = sub.add_parser(verb, help=f"{verb} one program (drills)")
+        p.add_argument("program")
+    args = parser.parse_args(argv)
+
+    stack = Stack(StackSettings())
+    match args.cmd:
+        case "up":
+            stack.up(
+                args.profile or stack.s.stack_profile,
+                not args.no_apps,
+                args.timeout,
+                set(args.without),
+            )
+        case "down":
+            stack.down()
+        case "status":
+            return stack.status()
+        case "render":
+            stack.render(stack.s.stack_profile, True)
+            print(stack.conf)
+        case "logs":
+            names = (
+                [args.program] if args.program else sorted(p.stem for p in stack.logs.glob("*.log"))
+            )
+            for name in names:
+                console.rule(name)
+                print(stack.tail(name, args.n))
+        case "stop" | "start" | "restart":
+            out = stack.ctl(args.cmd, args.program, check=False)
+            print(out.stdout, end="")
+            return out.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
