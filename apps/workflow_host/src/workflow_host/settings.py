@@ -5,8 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from snacktopus_core.settings import AppSettings
+
+UNDO_STEPS = ("release_delivery_slot", "release_inventory", "release_quote")
+BRANCHES = ("catalog_lookup", "nutrition_and_allergens", "price_quote", "vendor_eta")
 
 
 class WorkflowSettings(AppSettings):
@@ -14,8 +17,29 @@ class WorkflowSettings(AppSettings):
     app_port: int = Field(default=8002, ge=1, le=65535, alias="WORKFLOW_APP_PORT")
     state_store: str = Field(default="orderstate", description="Runs, reservations, ledger.")
     agent_app_id: str = "agent-shell"
-    approval_threshold_usd: float = Field(default=50.0, ge=0)
+    approval_threshold_usd: float = Field(default=50.0, ge=0, le=100_000)
     approval_timeout_s: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
+    # Compensation toggles: switch single undo steps off for drills (never in production).
+    compensate_release_delivery_slot: bool = True
+    compensate_release_inventory: bool = True
+    compensate_release_quote: bool = True
+    undo_max_attempts: int = Field(default=4, ge=1, le=20)
+    branch_max_attempts: int = Field(default=3, ge=1, le=10)
+    recommend_timeout_s: float = Field(default=90.0, gt=0, le=600)
+    blocked_skus: list[str] = Field(default=[], description="SKUs never to order (comma list).")
+    # Fault injection, for tests and drills only: lets an order's input name branches or
+    # undo steps that must fail. Off by default; refused in the order input when off.
+    allow_fault_injection: bool = False
+
+    @field_validator("blocked_skus", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    def compensation_enabled(self, undo_step: str) -> bool:
+        return bool(getattr(self, f"compensate_{undo_step}"))
 
 
 @lru_cache

@@ -1,0 +1,85 @@
+"""The run record of one ``snacktopus`` order: what a person or a test reads to know where
+an order is and what happened to it. Saved in the ``orderstate`` store under ``run:<id>``
+and kept current by the workflow at each phase."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from snacktopus_core.events import SafetyFlag
+from snacktopus_core.models import Basket, OrderRequest
+
+RunStatus = Literal[
+    "running",
+    "awaiting_approval",
+    "compensating",
+    "completed",
+    "blocked",
+    "rejected",
+    "timed_out",
+    "failed",
+]
+TERMINAL: frozenset[str] = frozenset({"completed", "blocked", "rejected", "timed_out", "failed"})
+
+
+class StepTiming(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: str
+    started_at: datetime
+    duration_ms: float
+    status: Literal["ok", "failed", "skipped"] = "ok"
+    detail: str | None = None
+
+
+class Approval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    required: bool
+    decision: Literal["approve", "reject", "timeout", "cancel"] | None = None
+    approver: str | None = None
+    comment: str | None = None
+    requested_at: datetime | None = None
+    decided_at: datetime | None = None
+    wait_s: float | None = None
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str
+    user_id: str
+    request: OrderRequest
+    status: RunStatus = "running"
+    phase: str = "started"
+    reason: str | None = None
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    steps: list[StepTiming] = []
+    degraded_branches: list[str] = []
+    basket: Basket | None = None
+    explanation: str | None = None
+    total_usd: float = 0.0
+    safety_flags: list[SafetyFlag] = []
+    approval: Approval = Field(default_factory=lambda: Approval(required=False))
+    side_effects: list[str] = Field(default=[], description="Side effects done, in order.")
+    compensations: list[str] = Field(default=[], description="Undo steps run, in order.")
+    skipped_compensations: list[str] = []
+    trace_id: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+class ApprovalDecision(BaseModel):
+    """The payload of the ``humanApproval`` external event."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    decision: Literal["approve", "reject", "expire", "cancel"]
+    approver: str = Field(min_length=1, max_length=80)
+    comment: str | None = Field(default=None, max_length=500)
