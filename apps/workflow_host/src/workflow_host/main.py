@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from snacktopus_core.telemetry import configure_logging, configure_tracing, shutdown_tracing
 from snacktopus_core.web import instrument, ops_router
 
+from workflow_host import api
 from workflow_host.settings import get_settings
 
 SERVICE = "workflow-host"
@@ -21,8 +22,9 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        from workflow_host.runtime import wfr
+        from workflow_host.runtime import build_runtime
 
+        wfr = build_runtime()
         wfr.start()
         try:
             yield
@@ -37,6 +39,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(ops_router(SERVICE, settings, {settings.state_store, "workflowstate"}))
+    app.include_router(api.router)
     instrument(app, SERVICE, tracer)
     return app
 

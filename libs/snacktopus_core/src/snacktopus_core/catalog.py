@@ -142,13 +142,14 @@ def build_basket(
     """Enough servings for the headcount, within budget, varied across categories.
 
     Greedy: one line per category (categories in order of their best candidate: preferred
-    SKUs first, then cheapest per serving); each line covers its share of the servings with
+    SKUs first, then the caller's order, which for search results is relevance); each line covers its share of the servings with
     the cheapest pack size of that category, trimmed to stay within budget. The total never
     exceeds the budget; it may fall short of the servings goal when the budget is too small.
     """
     need = headcount * servings_per_person
     preferred = set(prefer)
-    ordered = sorted(candidates, key=lambda c: (c.sku not in preferred, c.price_per_serving))
+    # Keep the caller's order (search relevance) but put remembered favourites first.
+    ordered = sorted(candidates, key=lambda c: (c.sku not in preferred, candidates.index(c)))
     by_category: dict[str, list[CatalogItem]] = {}
     for item in ordered:
         if item.stock > 0:

@@ -83,8 +83,21 @@ def configure_tracing(service: str, settings: AppSettings) -> trace.Tracer:
         )
         trace.set_tracer_provider(provider)
         propagate.set_global_textmap(TraceContextTextMapPropagator())
+        _instrument_clients()
         _configured.add(service)
     return trace.get_tracer(service)
+
+
+def _instrument_clients() -> None:
+    from opentelemetry.instrumentation.grpc import (
+        GrpcAioInstrumentorClient,
+        GrpcInstrumentorClient,
+    )
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+
+    GrpcInstrumentorClient().instrument()
+    GrpcAioInstrumentorClient().instrument()
+    HTTPXClientInstrumentor().instrument()
 
 
 def current_trace_id() -> str | None:

@@ -1,0 +1,127 @@
+"""The DurableAgent: agent-shell's brain, its state durable in the Dapr state store.
+
+Its LLM is the Dapr conversation component (``llm``: Ollama), never a direct client. Each
+ask runs as a workflow instance ``ask-<entry>`` of the agent, so a restart of the app
+mid-answer resumes the instance when the worker reconnects; concierge.py records the
+instance id before it runs and collects finished answers at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import httpx
+from dapr.ext.workflow import DaprWorkflowClient
+from dapr_agents import AgentRunner, DaprChatClient, DurableAgent, tool
+
+from agent_shell import metrics, tools
+from agent_shell.settings import AgentSettings
+
+log = logging.getLogger("agent_shell.agent")
+
+INSTRUCTIONS = [
+    "You are Snacktopus, a friendly snack concierge for office teams.",
+    "The basket, prices and allergen checks are already computed by tools: never change them.",
+    "Answer in at most two short sentences explaining why the basket suits the team.",
+    "Never mention products, prices or allergens that are not in the basket you are given.",
+]
+
+
+def wait_for_sidecar(settings: AgentSettings, timeout: float = 60.0) -> None:
+    """The agent's constructor reads the sidecar's metadata: wait until it answers."""
+    deadline = time.monotonic() + timeout
+    url = f"{settings.dapr_http_url}/v1.0/healthz/outbound"
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code in (200, 204):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"daprd at {settings.dapr_http_url} not ready after {timeout} s")
+
+
+class ConciergeAgent(DurableAgent):
+    """The DurableAgent minus its per-instance conversation summary.
+
+    dapr-agents summarizes every finished instance into its own memory with a second LLM
+    call. Cross-session memory is ours (memory.py, which summarizes per session when a
+    session grows), so that call would double the latency of every ask for a summary
+    nobody reads.
+    """
+
+    def _summarize_conversation(self, instance_id, messages, tool_history):  # type: ignore[override]
+        return {"content": ""}
+
+
+class Brain:
+    def __init__(self, settings: AgentSettings) -> None:
+        self.settings = settings
+        agent_tools = (
+            [tool(tools.search_snacks), tool(tools.price_snacks)]
+            if settings.agent_model_tools
+            else []
+        )
+        self.agent = ConciergeAgent(
+            name=settings.agent_name,
+            role="Snack concierge",
+            goal="Explain snack baskets for office teams, briefly and truthfully.",
+            instructions=INSTRUCTIONS,
+            llm=DaprChatClient(component_name=settings.llm_component),
+            tools=agent_tools,
+        )
+        self.runner = AgentRunner()
+        self.workflows = DaprWorkflowClient()
+
+    async def explain(self, task: str, instance_id: str) -> tuple[str | None, float, str | None]:
+        """Runs one agent instance; returns (text, latency ms, error)."""
+        start = time.perf_counter()
+        try:
+            raw = await asyncio.wait_for(
+                self.runner.run(
+                    self.agent,
+                    {"task": task},
+                    instance_id=instance_id,
+                    wait=True,
+                    timeout_in_seconds=int(self.settings.llm_timeout_s) + 1,
+                    log=False,
+                ),
+                timeout=self.settings.llm_timeout_s,
+            )
+            text, error = self.parse(raw), None
+            if not text:
+                error = "agent returned no answer"
+        except Exception as exc:  # timeout included: the answer degrades, never hangs
+            text = None
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        ms = (time.perf_counter() - start) * 1000
+        metrics.LLM_SECONDS.labels("ask", "ok" if text else "failed").observe(ms / 1000)
+        return text, ms, error
+
+    @staticmethod
+    def parse(raw: str | None) -> str | None:
+        if not raw:
+            return None
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return raw.strip() or None
+        if isinstance(value, dict):
+            value = value.get("content") or value.get("output") or ""
+        return str(value).strip() or None
+
+    def finished_output(self, instance_id: str) -> tuple[str, str | None] | None:
+        """For start-up recovery: (runtime status, text) of an agent instance, or None."""
+        state = self.workflows.get_workflow_state(instance_id, fetch_payloads=True)
+        if state is None:
+            return None
+        return state.runtime_status.name, self.parse(state.serialized_output)
+
+    def shutdown(self) -> None:
+        try:
+            self.runner.shutdown(self.agent)
+        except Exception as exc:
+            log.warning("agent shutdown", extra={"error": str(exc)[:200]})

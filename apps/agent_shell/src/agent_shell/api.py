@@ -1,0 +1,280 @@
+"""agent-shell's HTTP API. Pydantic models in and out; 422 on a malformed body, precise
+4xx on a well-formed one that cannot be served."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import httpx
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from snacktopus_core.catalog import by_sku, price_basket
+from snacktopus_core.events import SafetyFlag
+from snacktopus_core.models import Basket, Id, Profile
+from snacktopus_core.safety import check_basket, check_text, verdict
+from snacktopus_core.telemetry import current_trace_id
+
+from agent_shell import evaluator, profiles
+from agent_shell.concierge import Concierge
+from agent_shell.memory import MemoryEntry
+from agent_shell.profiles import ProfileIn, ProfilePatch
+from agent_shell.settings import get_settings
+
+router = APIRouter()
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+def concierge(request: Request) -> Concierge:
+    return request.app.state.concierge
+
+
+# ------------------------------------------------------------------------------ /ask
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    user_id: Id
+    session_id: Id | None = Field(default=None, description="Omit to start a new session.")
+    question: str = Field(min_length=1, max_length=4000)
+
+
+class Evaluation(BaseModel):
+    grounded: bool
+    score: float
+    flags: list[SafetyFlag]
+
+
+class AskResponse(BaseModel):
+    answer: str
+    session_id: str
+    entry_id: str
+    basket: Basket | None
+    memory_used: list[str]
+    tools_used: list[str]
+    safety: dict[str, object] = Field(description="{verdict, flags}")
+    evaluation: Evaluation | None
+    degraded: bool
+    blocked: bool
+    model: str | None
+    llm_ms: float | None
+    trace_id: str | None
+
+
+@router.post(
+    "/ask",
+    response_model=AskResponse,
+    tags=["agent"],
+    summary="Ask the concierge; the answer is remembered in the user's history.",
+)
+async def ask(body: AskRequest, request: Request) -> AskResponse:
+    out = await concierge(request).ask(body.user_id, body.session_id, body.question)
+    return AskResponse(
+        answer=out.answer,
+        session_id=out.session_id,
+        entry_id=out.entry_id,
+        basket=out.basket,
+        memory_used=out.memory_used,
+        tools_used=out.tools_used,
+        safety={"verdict": out.safety_verdict, "flags": [f.model_dump() for f in out.safety_flags]},
+        evaluation=Evaluation(**out.evaluation.model_dump(exclude={"use_model_text"}))
+        if out.evaluation
+        else None,
+        degraded=out.degraded,
+        blocked=out.blocked,
+        model=out.model,
+        llm_ms=out.llm_ms,
+        trace_id=out.trace_id,
+    )
+
+
+# -------------------------------------------------------------------------- /history
+class HistoryPage(BaseModel):
+    user_id: str
+    session_id: str | None
+    total: int
+    offset: int
+    items: list[MemoryEntry]
+
+
+@router.get(
+    "/history",
+    response_model=HistoryPage,
+    tags=["agent"],
+    summary="A user's questions and answers, newest first, per session or all.",
+)
+async def history(
+    request: Request,
+    user_id: Annotated[Id, Query()],
+    session_id: Annotated[Id | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> HistoryPage:
+    items, total = await concierge(request).memory.history(user_id, session_id, limit, offset)
+    return HistoryPage(
+        user_id=user_id, session_id=session_id, total=total, offset=offset, items=items
+    )
+
+
+# -------------------------------------------------------------------------- /profile
+@router.get(
+    "/profile/{user_id}",
+    response_model=Profile,
+    tags=["profile"],
+    responses={404: {"model": Problem}},
+)
+async def get_profile(user_id: Id) -> Profile:
+    profile = await profiles.get(user_id)
+    if profile is None:
+        raise HTTPException(404, f"no profile for {user_id}")
+    return profile
+
+
+@router.put(
+    "/profile/{user_id}",
+    response_model=Profile,
+    tags=["profile"],
+    summary="Create or replace a profile.",
+)
+async def put_profile(user_id: Id, body: ProfileIn) -> Profile:
+    return await profiles.put(user_id, body)
+
+
+@router.patch(
+    "/profile/{user_id}",
+    response_model=Profile,
+    tags=["profile"],
+    responses={404: {"model": Problem}},
+    summary="Change some fields of a profile.",
+)
+async def patch_profile(user_id: Id, body: ProfilePatch) -> Profile:
+    profile = await profiles.patch(user_id, body)
+    if profile is None:
+        raise HTTPException(404, f"no profile for {user_id}: PUT one first")
+    return profile
+
+
+# --------------------------------------------------------------------------- /safety
+class BasketItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku: Id
+    quantity: int = Field(ge=1, le=1000)
+
+
+class SafetyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Id
+    text: str = Field(min_length=1, max_length=20_000)
+    basket: list[BasketItem] | None = Field(default=None, max_length=50)
+    budget_usd: float | None = Field(default=None, gt=0, le=100_000)
+
+
+class SafetyResponse(BaseModel):
+    verdict: Literal["ok", "warn", "block"]
+    flags: list[SafetyFlag]
+    basket: Basket | None
+
+
+@router.post(
+    "/safety",
+    response_model=SafetyResponse,
+    tags=["safety"],
+    responses={422: {"model": Problem}},
+    summary="Evaluate a text (and optionally a basket) for a user.",
+)
+async def safety(body: SafetyRequest) -> SafetyResponse:
+    profile = await profiles.get(body.user_id)
+    flags = check_text(body.text)
+    basket = None
+    if body.basket:
+        unknown = [i.sku for i in body.basket if i.sku not in by_sku()]
+        if unknown:
+            raise HTTPException(422, f"unknown SKUs: {', '.join(unknown)}")
+        basket = price_basket((i.sku, i.quantity) for i in body.basket)
+        flags += check_basket(basket, profile, budget_usd=body.budget_usd)
+    await evaluator.report(
+        get_settings(),
+        source="safety",
+        user_id=body.user_id,
+        session_id=None,
+        order_id=None,
+        flags=flags,
+        trace_id=current_trace_id(),
+    )
+    return SafetyResponse(verdict=verdict(flags), flags=flags, basket=basket)
+
+
+# ------------------------------------------------------------------------ /recommend
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: Id
+    user_id: Id
+    request: str = Field(min_length=1, max_length=2000)
+    headcount: int = Field(ge=1, le=500)
+    budget_usd: float = Field(gt=0, le=10_000)
+    candidate_skus: list[Id] = Field(default=[], max_length=500)
+
+
+class RecommendResponse(BaseModel):
+    basket: Basket
+    explanation: str
+    degraded: bool
+    flags: list[SafetyFlag]
+    model: str | None
+
+
+@router.post(
+    "/recommend",
+    response_model=RecommendResponse,
+    tags=["agent"],
+    summary="A basket and its explanation for an order (workflow-host invokes this).",
+)
+async def recommend(body: RecommendRequest, request: Request) -> RecommendResponse:
+    out = await concierge(request).recommend(
+        body.order_id,
+        body.user_id,
+        body.request,
+        body.headcount,
+        body.budget_usd,
+        body.candidate_skus,
+    )
+    return RecommendResponse.model_validate(out)
+
+
+# -------------------------------------------------------------------- /human/decision
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    order_id: Id
+    decision: Literal["approve", "reject"]
+    approver: str = Field(min_length=1, max_length=80)
+    comment: str | None = Field(default=None, max_length=500)
+
+
+@router.post(
+    "/human/decision",
+    status_code=202,
+    tags=["approvals"],
+    responses={404: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}},
+    summary="Approve or reject an order waiting for a human.",
+)
+async def human_decision(body: DecisionRequest) -> Response:
+    """Raises the order's ``humanApproval`` event. Workflow instances belong to
+    workflow-host's sidecar, so the event is raised there, reached through Dapr service
+    invocation; its answer (202, 404 unknown order, 409 not waiting or decided) is relayed."""
+    s = get_settings()
+    url = (
+        f"{s.dapr_http_url}/v1.0/invoke/{s.workflow_app_id}/method/orders/{body.order_id}/decision"
+    )
+    payload = {"decision": body.decision, "approver": body.approver, "comment": body.comment}
+    try:
+        async with httpx.AsyncClient(timeout=15) as http:
+            r = await http.post(url, json=payload)
+    except httpx.HTTPError as exc:
+        raise HTTPException(503, f"workflow-host unreachable: {exc}") from exc
+    if r.status_code >= 500:
+        raise HTTPException(503, f"workflow-host answered {r.status_code}: {r.text[:200]}")
+    return Response(content=r.content, status_code=r.status_code, media_type="application/json")

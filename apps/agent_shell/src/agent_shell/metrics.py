@@ -1,0 +1,19 @@
+"""agent-shell's Prometheus metrics (served at ``/metrics``)."""
+
+from prometheus_client import Counter, Histogram
+
+LLM_SECONDS = Histogram(
+    "snacktopus_llm_seconds",
+    "LLM call latency through the Dapr conversation API, by path and outcome.",
+    ["path", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60),
+)
+LLM_TOKENS = Counter("snacktopus_llm_tokens_total", "LLM tokens by kind.", ["kind"])
+SAFETY_FLAGS = Counter(
+    "snacktopus_safety_flags_total",
+    "Safety/evaluator flags by kind and source.",
+    ["kind", "severity", "source"],
+)
+DEGRADED = Counter("snacktopus_degraded_answers_total", "Answers from the tools alone.", ["path"])
+BLOCKED = Counter("snacktopus_blocked_questions_total", "Questions never sent to the model.", [])
+ANSWERS = Counter("snacktopus_answers_total", "Answers by path.", ["path"])

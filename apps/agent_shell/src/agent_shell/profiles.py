@@ -1,0 +1,68 @@
+"""User profiles (allergies, diet, budget, likes) in ``agent-memory`` under ``profile:<user>``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from snacktopus_core.models import Allergen, Diet, Money, Profile, ShortText, utcnow
+
+from agent_shell import state
+
+
+class ProfileIn(BaseModel):
+    """A whole profile (PUT)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    display_name: str | None = Field(default=None, max_length=80)
+    allergies: list[Allergen] = Field(default=[], max_length=len(Allergen))
+    diet: list[Diet] = Field(default=[], max_length=len(Diet))
+    budget_usd: Money | None = None
+    likes: list[ShortText] = Field(default=[], max_length=20)
+    dislikes: list[ShortText] = Field(default=[], max_length=20)
+
+
+class ProfilePatch(BaseModel):
+    """Only the fields given change (PATCH)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    display_name: str | None = Field(default=None, max_length=80)
+    allergies: list[Allergen] | None = Field(default=None, max_length=len(Allergen))
+    diet: list[Diet] | None = Field(default=None, max_length=len(Diet))
+    budget_usd: Money | None = None
+    likes: list[ShortText] | None = Field(default=None, max_length=20)
+    dislikes: list[ShortText] | None = Field(default=None, max_length=20)
+
+
+def key(user_id: str) -> str:
+    return f"profile:{user_id}"
+
+
+async def get(user_id: str) -> Profile | None:
+    value, _ = await state.get(key(user_id))
+    return Profile.model_validate(value) if value else None
+
+
+async def put(user_id: str, body: ProfileIn) -> Profile:
+    profile = Profile(user_id=user_id, **body.model_dump(), updated_at=utcnow())
+    await state.update(key(user_id), lambda _: profile.model_dump(mode="json"))
+    return profile
+
+
+async def patch(user_id: str, body: ProfilePatch) -> Profile | None:
+    changes = body.model_dump(exclude_unset=True)
+    missing = False
+
+    def apply(value: dict | None) -> dict | None:
+        nonlocal missing
+        if value is None:
+            missing = True
+            return None
+        merged = {**value, **changes, "updated_at": utcnow().isoformat()}
+        return Profile.model_validate(merged).model_dump(mode="json")
+
+    current, _ = await state.get(key(user_id))
+    if current is None:
+        return None
+    result = await state.update(key(user_id), apply)
+    return None if missing else Profile.model_validate(result)

@@ -1,0 +1,453 @@
+"""The activities of the ``snacktopus`` workflow: all I/O happens here, never in the
+workflow function. Each is idempotent, keyed by order id and step, so a replay or a retry
+never doubles a side effect; each takes a validated Pydantic input and runs in a span that
+joins the order's trace (``traceparent`` travels in the input, so a run resumed after a
+crash still joins it).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import dapr.ext.workflow as wf
+import httpx
+from opentelemetry import trace
+from pydantic import BaseModel, ConfigDict, Field
+from snacktopus_core import catalog
+from snacktopus_core.events import SCHEMAS, SafetyFlag
+from snacktopus_core.models import Basket, OrderRequest, Profile
+from snacktopus_core.safety import check_basket, check_text, verdict
+from snacktopus_core.telemetry import context_from_traceparent
+
+from workflow_host import metrics, store
+from workflow_host.runs import TERMINAL, RunRecord
+from workflow_host.settings import get_settings
+
+log = logging.getLogger("workflow_host.activities")
+tracer = trace.get_tracer("workflow-host")
+
+
+class FaultInjected(RuntimeError):
+    """Raised where an order's input asked for a fault (tests and drills only)."""
+
+
+class StepInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str
+    traceparent: str | None = None
+    fail: bool = Field(default=False, description="Fault injection: this step must fail.")
+
+
+class OrderStepInput(StepInput):
+    order: OrderRequest
+    profile: Profile
+
+
+class RecommendInput(OrderStepInput):
+    candidates: list[str] = []
+    excluded_allergens: list[str] = []
+    discount_pct: float = 0.0
+    degraded_branches: list[str] = []
+
+
+class RecommendResult(BaseModel):
+    basket: Basket
+    explanation: str
+    degraded: bool = False
+    flags: list[SafetyFlag] = []
+    model: str | None = None
+
+
+class SafetyInput(OrderStepInput):
+    basket: Basket
+    agent_flags: list[SafetyFlag] = []
+
+
+class SafetyResult(BaseModel):
+    verdict: Literal["ok", "warn", "block"]
+    flags: list[SafetyFlag]
+
+
+class BasketInput(StepInput):
+    basket: Basket
+    vendor_etas: dict[str, int] = {}
+
+
+class SaveRunInput(BaseModel):
+    record: RunRecord
+
+
+class PublishInput(BaseModel):
+    topic: str
+    data: dict[str, Any]
+    traceparent: str | None = None
+
+
+def activity(step: str, *, compensation: str | None = None):
+    """Wraps an activity: validates its input, runs it in a span tagged with the order and
+    step, records its latency, and raises on injected faults."""
+
+    def deco(fn: Callable[[Any], Any]):
+        model = fn.__annotations__["data"]
+        if isinstance(model, str):
+            model = globals()[model]
+
+        @functools.wraps(fn)
+        def run(ctx: wf.WorkflowActivityContext, raw: dict[str, Any]) -> Any:
+            data = model.model_validate(raw)
+            parent = context_from_traceparent(getattr(data, "traceparent", None))
+            start = time.perf_counter()
+            outcome = "ok"
+            name = f"compensate {step}" if compensation else f"activity {step}"
+            with tracer.start_as_current_span(name, context=parent) as span:
+                span.set_attribute("snacktopus.step", step)
+                if order_id := getattr(data, "order_id", None):
+                    span.set_attribute("snacktopus.order_id", order_id)
+                if compensation:
+                    span.set_attribute("snacktopus.compensation", f"{step}: {compensation}")
+                span.set_attribute("dapr.workflow.instance_id", ctx.workflow_id)
+                try:
+                    if getattr(data, "fail", False):
+                        raise FaultInjected(f"fault injected into {step} for {order_id}")
+                    result = fn(data)
+                    span.set_attribute("snacktopus.status", "ok")
+                    return (
+                        result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+                    )
+                except Exception as exc:
+                    outcome = "failed"
+                    span.set_attribute("snacktopus.status", "failed")
+                    span.record_exception(exc)
+                    span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)[:200]))
+                    log.warning("activity failed", extra={"step": step, "error": str(exc)})
+                    raise
+                finally:
+                    metrics.STEP_SECONDS.labels(step, outcome).observe(time.perf_counter() - start)
+
+        # The SDK reads the signature to decide what to pass; __wrapped__ would make it see
+        # fn's one-argument signature instead of (ctx, raw).
+        del run.__wrapped__
+        return run
+
+    return deco
+
+
+# ----------------------------------------------------------------------------- helpers
+def _invoke(method: str, path: str, traceparent: str | None, **kwargs: Any) -> httpx.Response:
+    """Service invocation of agent-shell through our own sidecar (never directly)."""
+    s = get_settings()
+    headers = {"traceparent": traceparent} if traceparent else {}
+    if s.dapr_api_token:
+        headers["dapr-api-token"] = s.dapr_api_token
+    url = f"{s.dapr_http_url}/v1.0/invoke/{s.agent_app_id}/method/{path}"
+    with httpx.Client(timeout=s.recommend_timeout_s) as http:
+        return http.request(method, url, headers=headers, **kwargs)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _reserved(skus: list[str]) -> dict[str, int]:
+    if not skus:
+        return {}
+    items = store.client().get_bulk_state(store.store_name(), [f"reserved:{s}" for s in skus])
+    out = {}
+    for item in items.items:
+        if item.data:
+            out[item.key.removeprefix("reserved:")] = int(item.data)
+    return out
+
+
+# ----------------------------------------------------------------------------- steps
+class ProfileInput(StepInput):
+    user_id: str
+
+
+@activity("load_profile")
+def load_profile(data: ProfileInput) -> Profile:
+    r = _invoke("GET", f"profile/{data.user_id}", data.traceparent)
+    if r.status_code == 404:
+        return Profile(user_id=data.user_id)
+    r.raise_for_status()
+    return Profile.model_validate(r.json())
+
+
+@activity("catalog_lookup")
+def catalog_lookup(data: OrderStepInput) -> dict[str, Any]:
+    excluded = catalog.excluded_allergens(data.profile.allergies, data.profile.diet)
+    diets = catalog.diets_in(data.order.request) | set(data.profile.diet)
+    found = catalog.search(data.order.request, exclude_allergens=excluded, diets=diets, limit=80)
+    if not found:  # a diet nobody stocks: fall back to the allergen filter alone
+        found = catalog.search(data.order.request, exclude_allergens=excluded, limit=80)
+    held = _reserved([i.sku for i in found])
+    available = [i for i in found if i.stock - held.get(i.sku, 0) > 0]
+    return {"candidates": [i.sku for i in available], "held": held}
+
+
+@activity("nutrition_and_allergens")
+def nutrition_and_allergens(data: OrderStepInput) -> dict[str, Any]:
+    excluded = catalog.excluded_allergens(data.profile.allergies, data.profile.diet)
+    words = {w for w, a in catalog.ALLERGEN_WORDS.items() if a in excluded}
+    return {
+        "excluded_allergens": sorted(excluded),
+        "diets": sorted(catalog.diets_in(data.order.request) | set(data.profile.diet)),
+        "avoid_words": sorted(words),
+    }
+
+
+@activity("price_quote")
+def price_quote(data: OrderStepInput) -> dict[str, Any]:
+    """Side effect: holds a volume-discount quote for this order (undo: release_quote)."""
+    key = f"quote:{data.order_id}"
+    existing, _ = store.get(key)
+    if existing:
+        return existing
+    pct = 10.0 if data.order.headcount >= 50 else 5.0 if data.order.headcount >= 20 else 0.0
+    quote = {
+        "order_id": data.order_id,
+        "discount_pct": pct,
+        "status": "held",
+        "valid_until": (datetime.now(UTC) + timedelta(hours=24)).isoformat(),
+        "held_at": _now(),
+    }
+    store.put(key, quote)
+    return quote
+
+
+@activity("vendor_eta")
+def vendor_eta(data: OrderStepInput) -> dict[str, int]:
+    vendors = sorted({i.vendor for i in catalog.load_catalog()})
+    # A stable per-vendor, per-day figure (minutes): vendors publish ETAs, we model them.
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    return {v: 30 + int(hashlib.sha256(f"{v}{day}".encode()).hexdigest(), 16) % 90 for v in vendors}
+
+
+@activity("recommend")
+def recommend(data: RecommendInput) -> RecommendResult:
+    body = {
+        "order_id": data.order_id,
+        "user_id": data.order.user_id,
+        "request": data.order.request,
+        "headcount": data.order.headcount,
+        "budget_usd": data.order.budget_usd,
+        "candidate_skus": data.candidates,
+    }
+    r = _invoke("POST", "recommend", data.traceparent, json=body)
+    if r.status_code >= 400:
+        raise RuntimeError(f"agent-shell /recommend answered {r.status_code}: {r.text[:300]}")
+    return RecommendResult.model_validate(r.json())
+
+
+@activity("safety_gate")
+def safety_gate(data: SafetyInput) -> SafetyResult:
+    s = get_settings()
+    flags = check_basket(
+        data.basket, data.profile, budget_usd=data.order.budget_usd, blocked_skus=s.blocked_skus
+    )
+    flags += [f for f in check_text(data.order.request) if f.severity == "block"]
+    flags += data.agent_flags
+    if not data.basket.lines:
+        flags.append(SafetyFlag(kind="ungrounded", severity="block", detail="empty basket"))
+    result = SafetyResult(verdict=verdict(flags), flags=flags)
+    span = trace.get_current_span()
+    for f in flags:
+        metrics.SAFETY_FLAGS.labels(f.kind, f.severity).inc()
+    if flags:
+        span.set_attribute("snacktopus.safety.flag", ",".join(sorted({f.kind for f in flags})))
+    return result
+
+
+@activity("reserve_inventory")
+def reserve_inventory(data: BasketInput) -> dict[str, Any]:
+    """Side effect: holds stock for every line (undo: release_inventory). Atomic over all
+    lines; refuses when a SKU no longer has the units available."""
+    key = f"reservation:{data.order_id}"
+    for _ in range(20):
+        existing, res_etag = store.get(key)
+        if existing and existing.get("status") != "new":
+            return existing
+        skus = [line.sku for line in data.basket.lines]
+        counts = {}
+        for sku in skus:
+            value, etag = store.get(f"reserved:{sku}")
+            if etag is None:  # first hold of this SKU: create the counter, then read its ETag
+                store.create(f"reserved:{sku}", 0)
+                value, etag = store.get(f"reserved:{sku}")
+            counts[sku] = (int(value or 0), etag)
+        items = catalog.by_sku()
+        for line in data.basket.lines:
+            held = counts[line.sku][0]
+            if items[line.sku].stock - held < line.quantity:
+                raise RuntimeError(
+                    f"out of stock: {line.sku} has {items[line.sku].stock - held} available, "
+                    f"{line.quantity} asked"
+                )
+        reservation = {
+            "order_id": data.order_id,
+            "status": "held",
+            "lines": {line.sku: line.quantity for line in data.basket.lines},
+            "held_at": _now(),
+        }
+        upserts = {
+            f"reserved:{line.sku}": (counts[line.sku][0] + line.quantity, counts[line.sku][1])
+            for line in data.basket.lines
+        }
+        upserts[key] = (reservation, res_etag)
+        if res_etag is None and not store.create(key, {"order_id": data.order_id, "status": "new"}):
+            continue  # a concurrent attempt created it: start over
+        if res_etag is None:
+            _, res_etag = store.get(key)
+        upserts[key] = (reservation, res_etag)
+        try:
+            store.transact(upserts)
+            return reservation
+        except Exception as exc:
+            if not store.is_conflict(exc):
+                raise
+    raise store.EtagConflict(f"reserve_inventory {data.order_id}: too much contention")
+
+
+def _release_reservation(order_id: str, final_status: str) -> dict[str, Any]:
+    key = f"reservation:{order_id}"
+    for _ in range(20):
+        reservation, res_etag = store.get(key)
+        if not reservation or reservation.get("status") != "held":
+            return reservation or {"order_id": order_id, "status": "none"}
+        upserts: dict[str, tuple[Any, str | None]] = {}
+        if final_status == "released":
+            for sku, qty in reservation["lines"].items():
+                value, etag = store.get(f"reserved:{sku}")
+                upserts[f"reserved:{sku}"] = (max(0, int(value or 0) - qty), etag)
+        reservation = {**reservation, "status": final_status, f"{final_status}_at": _now()}
+        upserts[key] = (reservation, res_etag)
+        try:
+            store.transact(upserts)
+            return reservation
+        except Exception as exc:
+            if not store.is_conflict(exc):
+                raise
+    raise store.EtagConflict(f"release {order_id}: too much contention")
+
+
+class UndoInput(StepInput):
+    reason: str
+
+
+@activity("release_inventory", compensation="undo reserve_inventory")
+def release_inventory(data: UndoInput) -> dict[str, Any]:
+    return _release_reservation(data.order_id, "released")
+
+
+@activity("hold_delivery_slot")
+def hold_delivery_slot(data: BasketInput) -> dict[str, Any]:
+    """Side effect: books a delivery slot with the slowest vendor's ETA (undo: release)."""
+    key = f"slot:{data.order_id}"
+    existing, _ = store.get(key)
+    if existing:
+        return existing
+    vendors = sorted({line.vendor for line in data.basket.lines})
+    eta = max((data.vendor_etas.get(v, 120) for v in vendors), default=120)
+    slot = {
+        "order_id": data.order_id,
+        "status": "held",
+        "vendors": vendors,
+        "eta_minutes": eta,
+        "held_at": _now(),
+    }
+    store.put(key, slot)
+    return slot
+
+
+def _release(key: str) -> dict[str, Any]:
+    def apply(value: dict[str, Any] | None) -> dict[str, Any]:
+        if not value or value.get("status") != "held":
+            return value or {"status": "none"}
+        return {**value, "status": "released", "released_at": _now()}
+
+    current, _ = store.get(key)
+    if not current or current.get("status") != "held":
+        return current or {"status": "none"}
+    return store.update(key, apply)
+
+
+@activity("release_delivery_slot", compensation="undo hold_delivery_slot")
+def release_delivery_slot(data: UndoInput) -> dict[str, Any]:
+    return _release(f"slot:{data.order_id}")
+
+
+@activity("release_quote", compensation="undo price_quote")
+def release_quote(data: UndoInput) -> dict[str, Any]:
+    return _release(f"quote:{data.order_id}")
+
+
+class PlaceInput(StepInput):
+    user_id: str
+    basket: Basket
+    approver: str | None = None
+
+
+@activity("place_order")
+def place_order(data: PlaceInput) -> dict[str, Any]:
+    """Writes the order to the ledger once: a second call returns the first entry."""
+    key = f"ledger:{data.order_id}"
+    existing, _ = store.get(key)
+    if existing:
+        return existing
+    entry = {
+        "order_id": data.order_id,
+        "user_id": data.user_id,
+        "lines": {line.sku: line.quantity for line in data.basket.lines},
+        "total_usd": data.basket.total_usd,
+        "approver": data.approver,
+        "placed_at": _now(),
+    }
+    # Create-only: a concurrent duplicate cannot overwrite the first entry.
+    if not store.create(key, entry):
+        existing, _ = store.get(key)
+        return existing
+    _release_reservation(data.order_id, "committed")
+    return entry
+
+
+@activity("save_run")
+def save_run(data: SaveRunInput) -> None:
+    record = data.record
+    store.put(f"run:{record.order_id}", record.model_dump(mode="json"))
+    store.index_set(record.order_id, record.status, TERMINAL)
+    if record.terminal:
+        metrics.RUNS.labels(record.status).inc()
+        if record.finished_at:
+            metrics.RUN_SECONDS.labels(record.status).observe(
+                (record.finished_at - record.started_at).total_seconds()
+            )
+        for branch in record.degraded_branches:
+            metrics.DEGRADED.labels(branch).inc()
+        if record.approval.required and record.approval.decision:
+            metrics.APPROVALS.labels(record.approval.decision).inc()
+            if record.approval.wait_s is not None:
+                metrics.APPROVAL_WAIT.labels(record.approval.decision).observe(
+                    record.approval.wait_s
+                )
+        for step in record.compensations:
+            metrics.COMPENSATIONS.labels(step, record.status).inc()
+
+
+@activity("publish_event")
+def publish_event(data: PublishInput) -> None:
+    event = SCHEMAS[data.topic].model_validate(data.data)  # never publish an invalid event
+    metadata = (("traceparent", data.traceparent),) if data.traceparent else None
+    store.client().publish_event(
+        pubsub_name=get_settings().pubsub_name,
+        topic_name=data.topic,
+        data=event.model_dump_json(),
+        data_content_type="application/json",
+        metadata=metadata,
+    )

@@ -1,0 +1,242 @@
+"""workflow-host's HTTP API: start, list, inspect, decide and cancel orders."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated
+
+from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from snacktopus_core.models import Id, OrderRequest
+from snacktopus_core.telemetry import current_traceparent
+
+from workflow_host import store
+from workflow_host.runs import ApprovalDecision, RunRecord, RunStatus
+from workflow_host.settings import get_settings
+from workflow_host.workflow import APPROVAL_EVENT, WORKFLOW_NAME, Faults, WorkflowInput
+
+log = logging.getLogger("workflow_host.api")
+router = APIRouter(tags=["orders"])
+
+
+class OrderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    order_id: Id | None = Field(
+        default=None, description="Give one to make the start idempotent (a retry runs once)."
+    )
+    user_id: Id
+    request: str = Field(min_length=1, max_length=2000)
+    budget_usd: float = Field(gt=0, le=10_000)
+    headcount: int = Field(ge=1, le=500)
+    faults: Faults | None = Field(
+        default=None, description="Fault injection (tests/drills; needs ALLOW_FAULT_INJECTION)."
+    )
+
+
+class OrderAccepted(BaseModel):
+    order_id: str
+    status: str
+    status_url: str
+    created: bool
+
+
+class OrderView(BaseModel):
+    order_id: str
+    workflow_status: str | None
+    run: RunRecord | None
+
+
+class OrderSummary(BaseModel):
+    order_id: str
+    status: str
+
+
+class DecisionAccepted(BaseModel):
+    order_id: str
+    decision: str
+    approver: str
+    detail: str
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+_wf_client: DaprWorkflowClient | None = None
+
+
+def wf_client() -> DaprWorkflowClient:
+    global _wf_client
+    if _wf_client is None:
+        _wf_client = DaprWorkflowClient()
+    return _wf_client
+
+
+def _workflow_status(order_id: str) -> str | None:
+    state = wf_client().get_workflow_state(order_id, fetch_payloads=False)
+    return state.runtime_status.name if state else None
+
+
+def load_run(order_id: str) -> RunRecord | None:
+    value, _ = store.get(f"run:{order_id}")
+    return RunRecord.model_validate(value) if value else None
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderAccepted,
+    responses={
+        200: {"model": OrderAccepted, "description": "Already started (same id)."},
+        400: {"model": Problem},
+    },
+    summary="Start a snacktopus run.",
+)
+def create_order(body: OrderCreate, request: Request) -> JSONResponse:
+    settings = get_settings()
+    if body.faults and not settings.allow_fault_injection:
+        raise HTTPException(400, "fault injection is disabled (ALLOW_FAULT_INJECTION=false)")
+    order_id = body.order_id or f"ord-{uuid.uuid4().hex[:16]}"
+    url = str(request.url_for("get_order", order_id=order_id))
+    existing = _workflow_status(order_id)
+    if existing is not None:
+        return JSONResponse(
+            OrderAccepted(
+                order_id=order_id, status=existing, status_url=url, created=False
+            ).model_dump(),
+            status_code=200,
+        )
+    order = OrderRequest(
+        order_id=order_id,
+        user_id=body.user_id,
+        request=body.request,
+        budget_usd=body.budget_usd,
+        headcount=body.headcount,
+        traceparent=current_traceparent(),
+    )
+    inp = WorkflowInput.from_order(order, settings, body.faults)
+    try:
+        wf_client().schedule_new_workflow(
+            workflow=WORKFLOW_NAME, input=inp.model_dump(mode="json"), instance_id=order_id
+        )
+    except Exception as exc:
+        # Two concurrent starts with one id: the loser finds the winner's instance.
+        if _workflow_status(order_id) is None:
+            raise
+        log.info("duplicate start", extra={"order_id": order_id, "error": str(exc)[:200]})
+        return JSONResponse(
+            OrderAccepted(
+                order_id=order_id, status="RUNNING", status_url=url, created=False
+            ).model_dump(),
+            status_code=200,
+        )
+    log.info("order started", extra={"order_id": order_id, "user_id": body.user_id})
+    return JSONResponse(
+        OrderAccepted(
+            order_id=order_id, status="PENDING", status_url=url, created=True
+        ).model_dump(),
+        status_code=202,
+    )
+
+
+@router.get(
+    "/orders/{order_id}",
+    response_model=OrderView,
+    responses={404: {"model": Problem}},
+    summary="One run: its record and the Dapr workflow status.",
+)
+def get_order(order_id: Id) -> OrderView:
+    run = load_run(order_id)
+    wf_status = _workflow_status(order_id)
+    if run is None and wf_status is None:
+        raise HTTPException(404, f"no order {order_id}")
+    return OrderView(order_id=order_id, workflow_status=wf_status, run=run)
+
+
+@router.get(
+    "/orders",
+    response_model=list[OrderSummary],
+    summary="Runs, newest first; filter by status (e.g. awaiting_approval).",
+)
+def list_orders(
+    status_: Annotated[RunStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[OrderSummary]:
+    index = store.index()
+    rows = [
+        OrderSummary(order_id=k, status=v)
+        for k, v in reversed(index.items())
+        if status_ is None or v == status_
+    ]
+    return rows[:limit]
+
+
+def decide(order_id: str, decision: ApprovalDecision) -> DecisionAccepted:
+    """Raises the humanApproval event once: 404 unknown order, 409 not waiting or already
+    decided. Dapr drops events to finished instances silently, so we check first."""
+    run = load_run(order_id)
+    if run is None:
+        if _workflow_status(order_id) is None:
+            raise HTTPException(404, f"no order {order_id}")
+        raise HTTPException(409, f"order {order_id} is not waiting for approval yet")
+    if run.status != "awaiting_approval":
+        detail = f"order {order_id} is {run.status}, not awaiting approval"
+        if run.terminal and run.approval.decision == "timeout":
+            detail = f"order {order_id} timed out waiting for approval and was compensated"
+        elif run.approval.decision:
+            detail += f" (already decided: {run.approval.decision} by {run.approval.approver})"
+        raise HTTPException(409, detail)
+    claim = {"decision": decision.decision, "approver": decision.approver}
+    if not store.create(f"decision:{order_id}", claim):
+        claimed, _ = store.get(f"decision:{order_id}")
+        raise HTTPException(
+            409,
+            f"order {order_id} already has a decision: {claimed['decision']} by "
+            f"{claimed['approver']}",
+        )
+    if _workflow_status(order_id) != WorkflowStatus.RUNNING.name:
+        raise HTTPException(409, f"order {order_id} is no longer running")
+    wf_client().raise_workflow_event(order_id, APPROVAL_EVENT, data=decision.model_dump())
+    log.info("decision raised", extra={"order_id": order_id, **claim})
+    return DecisionAccepted(
+        order_id=order_id,
+        decision=decision.decision,
+        approver=decision.approver,
+        detail="decision delivered to the workflow",
+    )
+
+
+@router.post(
+    "/orders/{order_id}/decision",
+    status_code=202,
+    response_model=DecisionAccepted,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    summary="Approve or reject an order waiting for a human (the humanApproval event).",
+)
+def post_decision(order_id: Id, decision: ApprovalDecision) -> DecisionAccepted:
+    return decide(order_id, decision)
+
+
+class CancelBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    requester: str = Field(default="requester", min_length=1, max_length=80)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    status_code=202,
+    response_model=DecisionAccepted,
+    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    summary="Cancel an order waiting for approval: it compensates and ends rejected.",
+)
+def cancel_order(order_id: Id, body: CancelBody | None = None) -> DecisionAccepted:
+    body = body or CancelBody()
+    return decide(
+        order_id,
+        ApprovalDecision(decision="cancel", approver=body.requester, comment=body.reason),
+    )

@@ -1,0 +1,86 @@
+"""Compensation: the undo step of each side effect, run in reverse order.
+
+Dapr workflows have no built-in saga; this is the saga, as a generator the workflow
+delegates to (``yield from``), so it stays deterministic: it only schedules activities.
+Each undo step is idempotent and retried with a bounded policy; an undo that still fails
+ends the run ``failed`` with the stuck side effect named (never an endless loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import dapr.ext.workflow as wf
+
+from workflow_host import activities as act
+from workflow_host.settings import WorkflowSettings
+
+# side effect -> its undo activity
+UNDO: dict[str, Any] = {
+    "price_quote": act.release_quote,
+    "reserve_inventory": act.release_inventory,
+    "hold_delivery_slot": act.release_delivery_slot,
+}
+UNDO_NAME = {
+    "price_quote": "release_quote",
+    "reserve_inventory": "release_inventory",
+    "hold_delivery_slot": "release_delivery_slot",
+}
+
+
+def undo_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
+    return wf.RetryPolicy(
+        first_retry_interval=timedelta(milliseconds=500),
+        max_number_of_attempts=settings.undo_max_attempts,
+        backoff_coefficient=2.0,
+        max_retry_interval=timedelta(seconds=5),
+    )
+
+
+@dataclass
+class CompensationResult:
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    stuck: str | None = None
+    error: str | None = None
+
+
+def compensate(
+    ctx: wf.DaprWorkflowContext,
+    *,
+    order_id: str,
+    side_effects: list[str],
+    reason: str,
+    traceparent: str | None,
+    settings: WorkflowSettings,
+    disabled_undo: set[str],
+    failing_undo: set[str],
+) -> Generator[Any, Any, CompensationResult]:
+    result = CompensationResult()
+    for effect in reversed(side_effects):
+        undo = UNDO_NAME.get(effect)
+        if undo is None:
+            continue
+        if undo in disabled_undo:
+            result.skipped.append(undo)
+            continue
+        try:
+            yield ctx.call_activity(
+                UNDO[effect],
+                input={
+                    "order_id": order_id,
+                    "traceparent": traceparent,
+                    "reason": reason,
+                    "fail": undo in failing_undo,
+                },
+                retry_policy=undo_retry(settings),
+            )
+        except wf.TaskFailedError as exc:
+            result.stuck = undo
+            result.error = str(exc)[:900]
+            return result
+        result.ran.append(undo)
+    return result
