@@ -142,8 +142,9 @@ def build_basket(
     """Enough servings for the headcount, within budget, varied across categories.
 
     Greedy: one line per category (categories in order of their best candidate: preferred
-    SKUs first, then the caller's order, which for search results is relevance); each line covers its share of the servings with
-    the cheapest pack size of that category, trimmed to stay within budget. The total never
+    SKUs first, then the caller's order, which for search results is relevance); each line
+    covers its share of the servings with the cheapest pack size of that category, trimmed
+    to stay within budget. The total never
     exceeds the budget; it may fall short of the servings goal when the budget is too small.
     """
     need = headcount * servings_per_person
