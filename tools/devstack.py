@@ -438,6 +438,15 @@ class Stack:
         print(out.stdout, end="")
         return out.returncode
 
+    def supervisor_pids(self) -> dict[str, int]:
+        """pid of each running program, as supervisord reports it."""
+        out = self.ctl("status", check=False).stdout
+        return {m[1]: int(m[2]) for m in re.finditer(r"^(\S+)\s+RUNNING\s+pid (\d+)", out, re.M)}
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one program (drills): supervisord sees an unexpected exit and restarts it."""
+        self.ctl("signal", "KILL", name)
+
     def tail(self, name: str, n: int = 50) -> str:
         path = self.logs / f"{name}.log"
         if not path.exists():
@@ -489,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     logs = sub.add_parser("logs", help="tail the logs")
     logs.add_argument("program", nargs="?")
     logs.add_argument("-n", type=int, default=40)
-    for verb in ("stop", "start", "restart"):
+    for verb in ("stop", "start", "restart", "kill"):
         p = sub.add_parser(verb, help=f"{verb} one program (drills)")
         p.add_argument("program")
     args = parser.parse_args(argv)
@@ -517,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 console.rule(name)
                 print(stack.tail(name, args.n))
+        case "kill":
+            stack.kill(args.program)
         case "stop" | "start" | "restart":
             out = stack.ctl(args.cmd, args.program, check=False)
             print(out.stdout, end="")

@@ -24,7 +24,10 @@ from tools.devstack import Stack
 # Short timeouts for tests: seconds, not hours.
 TEST_ENV = {
     "APPROVAL_TIMEOUT_S": "6",
-    "APPROVAL_THRESHOLD_USD": "50",
+    # Catalog prices are real: a 4-person order costs a few dollars, a 60-person one ~$40.
+    "APPROVAL_THRESHOLD_USD": "25",
+    "ALLOW_FAULT_INJECTION": "true",
+    "LLM_TIMEOUT_S": "30",
     "LOG_LEVEL": "INFO",
 }
 
@@ -127,6 +130,14 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+def answers(url: str) -> bool:
+    """True once ``url`` answers 2xx; a refused connection (restarting process) is False."""
+    try:
+        return httpx.get(url, timeout=2).is_success
+    except httpx.HTTPError:
+        return False
+
+
 WORKFLOW_TERMINAL = {"COMPLETED", "FAILED", "TERMINATED"}
 
 
@@ -146,3 +157,41 @@ def wait_for_workflow(http: httpx.Client, dapr_base: str, instance: str, timeout
 def zipkin_trace(http: httpx.Client, zipkin_base: str, trace_id: str) -> list[dict[str, Any]]:
     r = http.get(f"{zipkin_base}/api/v2/trace/{trace_id}")
     return r.json() if r.status_code == 200 else []
+
+
+# ------------------------------------------------------------------------ order helpers
+RUN_TERMINAL = {"completed", "blocked", "rejected", "timed_out", "failed"}
+
+
+def redis_json(redis_client: redis.Redis, app_id: str, key: str) -> Any:
+    """A value as Dapr's state.redis stored it (hash field ``data`` of ``<app>||<key>``)."""
+    import json
+
+    raw = redis_client.hget(f"{app_id}||{key}", "data")
+    return json.loads(raw) if raw is not None else None
+
+
+def start_order(http: httpx.Client, stack: StackInfo, **body: Any) -> str:
+    body.setdefault("order_id", new_id("ord"))
+    r = http.post(f"{stack.url('workflow')}/orders", json=body)
+    assert r.status_code == 202, r.text
+    return body["order_id"]
+
+
+def run_record(http: httpx.Client, stack: StackInfo, order_id: str) -> dict[str, Any] | None:
+    r = http.get(f"{stack.url('workflow')}/orders/{order_id}")
+    return r.json()["run"] if r.status_code == 200 else None
+
+
+def wait_run(
+    http: httpx.Client,
+    stack: StackInfo,
+    order_id: str,
+    statuses: set[str] = RUN_TERMINAL,
+    timeout: float = 120,
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        run = run_record(http, stack, order_id)
+        return run if run and run["status"] in statuses else None
+
+    return wait_until(reached, timeout=timeout, every=0.3)

@@ -32,6 +32,12 @@ class OrderCreate(BaseModel):
     request: str = Field(min_length=1, max_length=2000)
     budget_usd: float = Field(gt=0, le=10_000)
     headcount: int = Field(ge=1, le=500)
+    approval_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="How long this order waits for a human (default APPROVAL_TIMEOUT_S).",
+    )
     faults: Faults | None = Field(
         default=None, description="Fault injection (tests/drills; needs ALLOW_FAULT_INJECTION)."
     )
@@ -119,6 +125,8 @@ def create_order(body: OrderCreate, request: Request) -> JSONResponse:
         traceparent=current_traceparent(),
     )
     inp = WorkflowInput.from_order(order, settings, body.faults)
+    if body.approval_timeout_s is not None:
+        inp.approval_timeout_s = body.approval_timeout_s
     try:
         wf_client().schedule_new_workflow(
             workflow=WORKFLOW_NAME, input=inp.model_dump(mode="json"), instance_id=order_id
