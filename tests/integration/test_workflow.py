@@ -153,7 +153,7 @@ def test_approval_timeout_compensates_and_refuses_a_late_approval(
     run = wait_run(http, stack, order_id, {"awaiting_approval"})
     quantities = {ln["sku"]: ln["quantity"] for ln in run["basket"]["lines"]}
     held = _reserved_counts(redis_client, list(quantities))
-    run, payload = _assert_compensated(
+    run, _ = _assert_compensated(
         http,
         stack,
         redis_client,
@@ -204,14 +204,12 @@ def test_a_failing_branch_degrades_the_run_instead_of_failing_it(http, stack, us
     assert "degraded: vendor_eta" in run["steps"][1]["detail"]
 
 
-def test_fault_injection_is_refused_unless_enabled_and_bad_input_is_422(http, stack, user):
-    r = http.post(
-        f"{stack.url('workflow')}/orders", json={"user_id": user, **SMALL, "headcount": 0}
-    )
-    assert r.status_code == 422
-    r = http.post(f"{stack.url('workflow')}/orders", json={"user_id": "bad id!", **SMALL})
-    assert r.status_code == 422
-    r = http.post(f"{stack.url('workflow')}/orders", json={"user_id": user, **SMALL, "x": 1})
+def test_bad_order_input_is_422_and_unknown_ids_are_404(http, stack, user):
+    orders = f"{stack.url('workflow')}/orders"
+    assert http.post(orders, json={"user_id": user, **SMALL, "headcount": 0}).status_code == 422
+    assert http.post(orders, json={"user_id": "bad id!", **SMALL}).status_code == 422
+    assert http.post(orders, json={"user_id": user, **SMALL, "x": 1}).status_code == 422
+    r = http.post(orders, json={"user_id": user, **SMALL, "faults": {"fail_branches": "x"}})
     assert r.status_code == 422
     assert http.get(f"{stack.url('workflow')}/orders/{new_id('none')}").status_code == 404
     r = http.post(
