@@ -6,17 +6,16 @@ import logging
 import uuid
 from typing import Annotated
 
-from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from snacktopus_core.models import Id, OrderRequest
 from snacktopus_core.telemetry import current_traceparent
 
-from workflow_host import store
+from workflow_host import approvals, store
 from workflow_host.runs import ApprovalDecision, RunRecord, RunStatus
 from workflow_host.settings import get_settings
-from workflow_host.workflow import APPROVAL_EVENT, WORKFLOW_NAME, Faults, WorkflowInput
+from workflow_host.workflow import WORKFLOW_NAME, Faults, WorkflowInput
 
 log = logging.getLogger("workflow_host.api")
 router = APIRouter(tags=["orders"])
@@ -72,26 +71,6 @@ class Problem(BaseModel):
     detail: str
 
 
-_wf_client: DaprWorkflowClient | None = None
-
-
-def wf_client() -> DaprWorkflowClient:
-    global _wf_client
-    if _wf_client is None:
-        _wf_client = DaprWorkflowClient()
-    return _wf_client
-
-
-def _workflow_status(order_id: str) -> str | None:
-    state = wf_client().get_workflow_state(order_id, fetch_payloads=False)
-    return state.runtime_status.name if state else None
-
-
-def load_run(order_id: str) -> RunRecord | None:
-    value, _ = store.get(f"run:{order_id}")
-    return RunRecord.model_validate(value) if value else None
-
-
 @router.post(
     "/orders",
     status_code=status.HTTP_202_ACCEPTED,
@@ -108,7 +87,7 @@ def create_order(body: OrderCreate, request: Request) -> JSONResponse:
         raise HTTPException(400, "fault injection is disabled (ALLOW_FAULT_INJECTION=false)")
     order_id = body.order_id or f"ord-{uuid.uuid4().hex[:16]}"
     url = str(request.url_for("get_order", order_id=order_id))
-    existing = _workflow_status(order_id)
+    existing = approvals.workflow_status(order_id)
     if existing is not None:
         return JSONResponse(
             OrderAccepted(
@@ -128,12 +107,12 @@ def create_order(body: OrderCreate, request: Request) -> JSONResponse:
     if body.approval_timeout_s is not None:
         inp.approval_timeout_s = body.approval_timeout_s
     try:
-        wf_client().schedule_new_workflow(
+        approvals.wf_client().schedule_new_workflow(
             workflow=WORKFLOW_NAME, input=inp.model_dump(mode="json"), instance_id=order_id
         )
     except Exception as exc:
         # Two concurrent starts with one id: the loser finds the winner's instance.
-        if _workflow_status(order_id) is None:
+        if approvals.workflow_status(order_id) is None:
             raise
         log.info("duplicate start", extra={"order_id": order_id, "error": str(exc)[:200]})
         return JSONResponse(
@@ -158,8 +137,8 @@ def create_order(body: OrderCreate, request: Request) -> JSONResponse:
     summary="One run: its record and the Dapr workflow status.",
 )
 def get_order(order_id: Id) -> OrderView:
-    run = load_run(order_id)
-    wf_status = _workflow_status(order_id)
+    run = approvals.load_run(order_id)
+    wf_status = approvals.workflow_status(order_id)
     if run is None and wf_status is None:
         raise HTTPException(404, f"no order {order_id}")
     return OrderView(order_id=order_id, workflow_status=wf_status, run=run)
@@ -184,32 +163,12 @@ def list_orders(
 
 
 def decide(order_id: str, decision: ApprovalDecision) -> DecisionAccepted:
-    """Raises the humanApproval event once: 404 unknown order, 409 not waiting or already
-    decided. Dapr drops events to finished instances silently, so we check first."""
-    run = load_run(order_id)
-    if run is None:
-        if _workflow_status(order_id) is None:
-            raise HTTPException(404, f"no order {order_id}")
-        raise HTTPException(409, f"order {order_id} is not waiting for approval yet")
-    if run.status != "awaiting_approval":
-        detail = f"order {order_id} is {run.status}, not awaiting approval"
-        if run.terminal and run.approval.decision == "timeout":
-            detail = f"order {order_id} timed out waiting for approval and was compensated"
-        elif run.approval.decision:
-            detail += f" (already decided: {run.approval.decision} by {run.approval.approver})"
-        raise HTTPException(409, detail)
-    claim = {"decision": decision.decision, "approver": decision.approver}
-    if not store.create(f"decision:{order_id}", claim):
-        claimed, _ = store.get(f"decision:{order_id}")
-        raise HTTPException(
-            409,
-            f"order {order_id} already has a decision: {claimed['decision']} by "
-            f"{claimed['approver']}",
-        )
-    if _workflow_status(order_id) != WorkflowStatus.RUNNING.name:
-        raise HTTPException(409, f"order {order_id} is no longer running")
-    wf_client().raise_workflow_event(order_id, APPROVAL_EVENT, data=decision.model_dump())
-    log.info("decision raised", extra={"order_id": order_id, **claim})
+    try:
+        approvals.decide(order_id, decision)
+    except approvals.UnknownOrder as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except approvals.NotWaiting as exc:
+        raise HTTPException(409, str(exc)) from exc
     return DecisionAccepted(
         order_id=order_id,
         decision=decision.decision,

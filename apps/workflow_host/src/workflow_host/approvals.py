@@ -1,0 +1,75 @@
+"""Human decisions on orders waiting for approval: one implementation for the HTTP API and
+the ``snacktopus-approve`` CLI.
+
+Dapr drops events sent to a finished or missing instance silently, so a decision is
+checked against the run record first, claimed once (create-only ``decision:<id>`` key, so
+two approvers racing cannot both win), and only then raised as ``humanApproval`` through
+the Dapr workflow client.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
+
+from workflow_host import store
+from workflow_host.runs import ApprovalDecision, RunRecord
+from workflow_host.workflow import APPROVAL_EVENT
+
+log = logging.getLogger("workflow_host.approvals")
+
+
+class UnknownOrder(LookupError):
+    pass
+
+
+class NotWaiting(RuntimeError):
+    pass
+
+
+_client: DaprWorkflowClient | None = None
+
+
+def wf_client() -> DaprWorkflowClient:
+    global _client
+    if _client is None:
+        _client = DaprWorkflowClient()
+    return _client
+
+
+def workflow_status(order_id: str) -> str | None:
+    state = wf_client().get_workflow_state(order_id, fetch_payloads=False)
+    return state.runtime_status.name if state else None
+
+
+def load_run(order_id: str) -> RunRecord | None:
+    value, _ = store.get(f"run:{order_id}")
+    return RunRecord.model_validate(value) if value else None
+
+
+def decide(order_id: str, decision: ApprovalDecision) -> RunRecord:
+    run = load_run(order_id)
+    if run is None:
+        if workflow_status(order_id) is None:
+            raise UnknownOrder(f"no order {order_id}")
+        raise NotWaiting(f"order {order_id} is not waiting for approval yet")
+    if run.status != "awaiting_approval":
+        detail = f"order {order_id} is {run.status}, not awaiting approval"
+        if run.terminal and run.approval.decision == "timeout":
+            detail = f"order {order_id} timed out waiting for approval and was compensated"
+        elif run.approval.decision:
+            detail += f" (already decided: {run.approval.decision} by {run.approval.approver})"
+        raise NotWaiting(detail)
+    claim = {"decision": decision.decision, "approver": decision.approver}
+    if not store.create(f"decision:{order_id}", claim):
+        claimed, _ = store.get(f"decision:{order_id}")
+        raise NotWaiting(
+            f"order {order_id} already has a decision: {claimed['decision']} by "
+            f"{claimed['approver']}"
+        )
+    if workflow_status(order_id) != WorkflowStatus.RUNNING.name:
+        raise NotWaiting(f"order {order_id} is no longer running")
+    wf_client().raise_workflow_event(order_id, APPROVAL_EVENT, data=decision.model_dump())
+    log.info("decision raised", extra={"order_id": order_id, **claim})
+    return run
