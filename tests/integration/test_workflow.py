@@ -254,3 +254,18 @@ def test_host_killed_while_waiting_then_approved_places_the_order_once(
     assert [s["step"] for s in run["steps"]].count("place_order") == 1
     assert redis_json(redis_client, WF, f"ledger:{order_id}")["approver"] == "erin"
     assert run_record(http, stack, order_id)["approval"]["approver"] == "erin"
+
+
+def test_a_run_started_through_the_dapr_workflow_http_api_completes(http, stack, user):
+    order_id = new_id("direct")
+    body = {"order_id": order_id, "user_id": user, **SMALL}
+    r = http.post(
+        f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",
+        params={"instanceID": order_id},
+        json=body,
+    )
+    assert r.status_code == 202, r.text
+    run = wait_run(http, stack, order_id)
+    assert run["status"] == "completed", run
+    state = http.get(f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/{order_id}").json()
+    assert state["runtimeStatus"] == "COMPLETED"

@@ -26,3 +26,17 @@ def test_unknown_fields_and_bad_status_are_refused():
         OrderCompensated.model_validate({**ok, "surprise": 1})
     with pytest.raises(ValidationError):
         SafetyFlag.model_validate({"kind": "nope", "severity": "warn", "detail": ""})
+
+
+def test_exported_json_schemas_match_the_models():
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root))
+    from tools.export_schemas import OUT, render
+
+    for name, text in render().items():
+        path = OUT / name
+        assert path.exists(), f"{path} missing: run tools/export_schemas.py"
+        assert path.read_text() == text, f"{path} is stale: run tools/export_schemas.py"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
+from opentelemetry import trace
 from pydantic import BaseModel
 from snacktopus_core.catalog import load_catalog
 from snacktopus_core.events import (
@@ -103,6 +104,13 @@ async def report(
     degraded: bool = False,
     model: str | None = None,
 ) -> None:
+    span = trace.get_current_span()
+    span.set_attribute("snacktopus.step", source)
+    span.set_attribute("snacktopus.degraded", degraded)
+    if order_id:
+        span.set_attribute("snacktopus.order_id", order_id)
+    if flags:
+        span.set_attribute("snacktopus.safety.flag", ",".join(sorted({f.kind for f in flags})))
     for f in flags:
         metrics.SAFETY_FLAGS.labels(f.kind, f.severity, source).inc()
     if flags:

@@ -83,11 +83,23 @@ class BasketInput(StepInput):
 class SaveRunInput(BaseModel):
     record: RunRecord
 
+    @property
+    def order_id(self) -> str:
+        return self.record.order_id
+
+    @property
+    def traceparent(self) -> str | None:
+        return self.record.request.traceparent
+
 
 class PublishInput(BaseModel):
     topic: str
     data: dict[str, Any]
     traceparent: str | None = None
+
+    @property
+    def order_id(self) -> str | None:
+        return self.data.get("order_id")
 
 
 def activity(step: str, *, compensation: str | None = None):
@@ -117,13 +129,13 @@ def activity(step: str, *, compensation: str | None = None):
                     if getattr(data, "fail", False):
                         raise FaultInjected(f"fault injected into {step} for {order_id}")
                     result = fn(data)
-                    span.set_attribute("snacktopus.status", "ok")
+                    span.set_attribute("snacktopus.outcome", "ok")
                     return (
                         result.model_dump(mode="json") if isinstance(result, BaseModel) else result
                     )
                 except Exception as exc:
                     outcome = "failed"
-                    span.set_attribute("snacktopus.status", "failed")
+                    span.set_attribute("snacktopus.outcome", "failed")
                     span.record_exception(exc)
                     span.set_status(trace.Status(trace.StatusCode.ERROR, str(exc)[:200]))
                     log.warning("activity failed", extra={"step": step, "error": str(exc)})
@@ -243,7 +255,11 @@ def recommend(data: RecommendInput) -> RecommendResult:
     r = _invoke("POST", "recommend", data.traceparent, json=body)
     if r.status_code >= 400:
         raise RuntimeError(f"agent-shell /recommend answered {r.status_code}: {r.text[:300]}")
-    return RecommendResult.model_validate(r.json())
+    result = RecommendResult.model_validate(r.json())
+    trace.get_current_span().set_attribute(
+        "snacktopus.degraded", bool(result.degraded or data.degraded_branches)
+    )
+    return result
 
 
 @activity("safety_gate")
@@ -420,6 +436,10 @@ def place_order(data: PlaceInput) -> dict[str, Any]:
 @activity("save_run")
 def save_run(data: SaveRunInput) -> None:
     record = data.record
+    span = trace.get_current_span()
+    span.set_attribute("snacktopus.status", record.status)
+    span.set_attribute("snacktopus.phase", record.phase)
+    span.set_attribute("snacktopus.degraded", ",".join(record.degraded_branches) or "false")
     store.put(f"run:{record.order_id}", record.model_dump(mode="json"))
     store.index_set(record.order_id, record.status, TERMINAL)
     if record.terminal:
