@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.settings import StackSettings  # noqa: E402
+
 from tools.devstack import Stack  # noqa: E402
 
 QUESTIONS = [
