@@ -46,6 +46,11 @@ class Evaluation(BaseModel):
     flags: list[SafetyFlag]
 
 
+class SafetySummary(BaseModel):
+    verdict: Literal["ok", "warn", "block"]
+    flags: list[SafetyFlag]
+
+
 class AskResponse(BaseModel):
     answer: str
     session_id: str
@@ -53,7 +58,7 @@ class AskResponse(BaseModel):
     basket: Basket | None
     memory_used: list[str]
     tools_used: list[str]
-    safety: dict[str, object] = Field(description="{verdict, flags}")
+    safety: SafetySummary
     evaluation: Evaluation | None
     degraded: bool
     blocked: bool
@@ -77,7 +82,7 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
         basket=out.basket,
         memory_used=out.memory_used,
         tools_used=out.tools_used,
-        safety={"verdict": out.safety_verdict, "flags": [f.model_dump() for f in out.safety_flags]},
+        safety=SafetySummary(verdict=out.safety_verdict, flags=out.safety_flags),
         evaluation=Evaluation(**out.evaluation.model_dump(exclude={"use_model_text"}))
         if out.evaluation
         else None,
@@ -254,11 +259,23 @@ class DecisionRequest(BaseModel):
     comment: str | None = Field(default=None, max_length=500)
 
 
+class DecisionAccepted(BaseModel):
+    order_id: str
+    decision: str
+    approver: str
+    detail: str
+
+
 @router.post(
     "/human/decision",
     status_code=202,
     tags=["approvals"],
-    responses={404: {"model": Problem}, 409: {"model": Problem}, 503: {"model": Problem}},
+    responses={
+        202: {"model": DecisionAccepted},
+        404: {"model": Problem},
+        409: {"model": Problem},
+        503: {"model": Problem},
+    },
     summary="Approve or reject an order waiting for a human.",
 )
 async def human_decision(body: DecisionRequest) -> Response:
