@@ -14,13 +14,13 @@ from snacktopus_core import catalog
 from snacktopus_core.models import Allergen, Basket, CatalogItem, Diet, Profile
 
 _HEADCOUNT = re.compile(
-    r"\b(\d{1,3})\s*(?:people|persons|folks|guests|heads|attendees|colleagues|"
+    r"\b(\d{1,5})\s*(?:people|persons|folks|guests|heads|attendees|colleagues|"
     r"team members|of us|devs|engineers|kids|adults)\b"
-    r"|\bfor\s+(\d{1,3})\b(?!\s*(?:\$|usd|dollars))",
+    r"|\bfor\s+(\d{1,5})\b(?!\s*(?:\$|usd|dollars))",
     re.I,
 )
 _BUDGET = re.compile(
-    r"\$\s?(\d{1,5}(?:\.\d{1,2})?)|\b(\d{1,5}(?:\.\d{1,2})?)\s*(?:usd|dollars|bucks)\b", re.I
+    r"\$\s?(\d{1,7}(?:\.\d{1,2})?)|\b(\d{1,7}(?:\.\d{1,2})?)\s*(?:usd|dollars|bucks)\b", re.I
 )
 
 
