@@ -131,7 +131,7 @@ class Stack:
                     "--appendonly",
                     "yes",
                     "--appendfsync",
-                    "everysec",
+                    "always",  # orders and reservations are money: fsync every write (kill -9 safe)
                     "--save",
                     "",
                     "--protected-mode",

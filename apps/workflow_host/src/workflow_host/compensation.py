@@ -3,7 +3,8 @@
 Dapr workflows have no built-in saga; this is the saga, as a generator the workflow
 delegates to (``yield from``), so it stays deterministic: it only schedules activities.
 Each undo step is idempotent and retried with a bounded policy; an undo that still fails
-ends the run ``failed`` with the stuck side effect named (never an endless loop).
+is recorded and the remaining ones still run; the run then ends ``failed`` with the stuck
+side effects named (never an endless loop).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def undo_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
 class CompensationResult:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    stuck: str | None = None
+    stuck: list[str] = field(default_factory=list)
     error: str | None = None
 
 
@@ -79,8 +80,10 @@ def compensate(
                 retry_policy=undo_retry(settings),
             )
         except wf.TaskFailedError as exc:
-            result.stuck = undo
-            result.error = str(exc)[:900]
-            return result
+            # Bounded retries are spent: record it and still undo the rest, so one stuck
+            # side effect never keeps the others held.
+            result.stuck.append(undo)
+            result.error = result.error or str(exc)[:900]
+            continue
         result.ran.append(undo)
     return result

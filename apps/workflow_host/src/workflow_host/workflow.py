@@ -392,13 +392,14 @@ def _finish_compensated(
     run.step("compensation", t, "failed" if result.stuck else "ok", ",".join(result.ran) or None)
     if result.stuck:
         status = "failed"
-        rec.reason = f"{reason}; compensation stuck at {result.stuck}"
+        rec.reason = f"{reason}; compensation stuck at {', '.join(result.stuck)}"
     rec.finished_at = ctx.current_utc_datetime
     yield run.save("done", status)
     if result.stuck:
         alert = OrderAlert(
             order_id=rec.order_id,
-            stuck_step=result.stuck,
+            stuck_step=result.stuck[0],
+            stuck_steps=result.stuck,
             error=result.error or "",
             attempts=settings.undo_max_attempts,
             trace_id=rec.trace_id,

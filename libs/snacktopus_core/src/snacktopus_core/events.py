@@ -81,7 +81,8 @@ class OrderAlert(Event):
 
     order_id: str
     status: Literal["failed"] = "failed"
-    stuck_step: str
+    stuck_step: str = Field(description="The first undo step that kept failing.")
+    stuck_steps: list[str] = Field(description="Every undo step that kept failing.")
     error: str = Field(max_length=1000)
     attempts: int
 
