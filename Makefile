@@ -72,6 +72,11 @@ test-integration: dev
 test: dev lint ## lint, unit and integration tests (installs and starts what it needs, stops it after)
 	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
 
+DRILLS := redis-kill ollama-offline approval-lag compensation-loop kill-workflow kill-sidecar kill-agent
+drill-%: ## run one fault drill (make drill-redis-kill, drill-ollama-offline, drill-approval-lag, ...)
+	@case " $(DRILLS) " in *" $* "*) ;; *) echo "unknown drill '$*' (one of: $(DRILLS))"; exit 2;; esac
+	$(PY) tools/drills.py $*
+
 versions: ## what the installed runtime reports
 	runtime/install.sh versions
 

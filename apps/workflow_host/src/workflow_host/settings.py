@@ -25,6 +25,8 @@ class WorkflowSettings(AppSettings):
     compensate_release_quote: bool = True
     undo_max_attempts: int = Field(default=4, ge=1, le=20)
     branch_max_attempts: int = Field(default=3, ge=1, le=10)
+    # Steps that call agent-shell wait out its restart (~15 s) rather than fail the order.
+    invoke_max_attempts: int = Field(default=7, ge=1, le=20)
     recommend_timeout_s: float = Field(default=90.0, gt=0, le=600)
     blocked_skus: list[str] = Field(default=[], description="SKUs never to order (comma list).")
     # Fault injection, for tests and drills only: lets an order's input name branches or

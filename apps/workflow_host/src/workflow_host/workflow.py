@@ -93,6 +93,17 @@ def branch_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
     )
 
 
+def invoke_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
+    """For steps that call agent-shell through service invocation: 1, 2, 4, 8, 10, 10 s
+    between attempts, so a restarting agent (~15 s) delays the order instead of failing it."""
+    return wf.RetryPolicy(
+        first_retry_interval=timedelta(seconds=1),
+        max_number_of_attempts=settings.invoke_max_attempts,
+        backoff_coefficient=2.0,
+        max_retry_interval=timedelta(seconds=10),
+    )
+
+
 def _ms(a: datetime, b: datetime) -> float:
     return round((b - a).total_seconds() * 1000, 1)
 
@@ -160,7 +171,7 @@ def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[An
         profile_raw = yield ctx.call_activity(
             act.load_profile,
             input={"order_id": order.order_id, "traceparent": run.tp, "user_id": order.user_id},
-            retry_policy=branch_retry(settings),
+            retry_policy=invoke_retry(settings),
         )
         profile = Profile.model_validate(profile_raw)
         run.step("load_profile", t)
@@ -223,7 +234,7 @@ def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[An
                 "discount_pct": results.get("price_quote", {}).get("discount_pct", 0.0),
                 "degraded_branches": rec.degraded_branches,
             },
-            retry_policy=branch_retry(settings),
+            retry_policy=invoke_retry(settings),
         )
     except wf.TaskFailedError as exc:
         run.step("recommend", t, "failed", str(exc)[:200])
