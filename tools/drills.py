@@ -180,9 +180,9 @@ class Drill:
         """SIGKILL one program while runs are in flight and others wait for approval."""
         report = Report(name)
         t0 = time.monotonic()
-        waiting = self.start(2, BIG, approval_timeout_s=180)
+        waiting = self.start(1, BIG, approval_timeout_s=180)
         self.wait(waiting, {"awaiting_approval"}, 120)
-        flying = self.start(4, SMALL)
+        flying = self.start(3, SMALL)
         report.in_flight = len(waiting) + len(flying)
         pid = self.stack.supervisor_pids().get(program)
         self.stack.kill(program)
