@@ -38,14 +38,29 @@ run_logged() {
   fi
 }
 
-link() { ln -sfn "$1" "$BIN/$2"; }
+# link TARGET NAME: $BIN/NAME -> TARGET, as given: Debian's redis-server is itself a link to
+# redis-check-rdb that acts by argv[0], so resolving it would change what runs. Callers
+# never pass a path inside $BIN (sys_which skips it), so no link can point at itself.
+link() {
+  [[ -e $1 && $1 != "$BIN/$2" ]] || die "cannot link $2 to '$1'"
+  ln -sfn "$1" "$BIN/$2"
+}
+
+# sys_which NAME: NAME on PATH, ignoring our own $BIN (the Makefile puts it first).
+sys_which() {
+  local path
+  path=$(tr ':' '\n' <<<"$PATH" | grep -vxF "$BIN" | paste -sd: -)
+  PATH=$path command -v "$1"
+}
 
 # ---------------------------------------------------------------- python + uv
 find_python313() {
   local c
-  for c in "${UV_PYTHON:-}" "$(command -v python3.13 || true)" \
+  for c in "${UV_PYTHON:-}" "$(sys_which python3.13 || true)" \
            "$HOME"/.pyenv/versions/3.13*/bin/python3.13 /usr/bin/python3.13; do
-    [[ -n $c && -x $c ]] && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
+    [[ -n $c ]] || continue
+    c=$(readlink -f "$c" 2>/dev/null) || continue  # our own link resolves to the real one
+    [[ -x $c ]] && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null \
       && { echo "$c"; return 0; }
   done
   return 1
@@ -59,8 +74,9 @@ do_python() {
 }
 
 do_uv() {
-  if command -v uv >/dev/null 2>&1 && [[ $(uv --version | awk '{print $2}') == "$UV_VERSION" ]]; then
-    link "$(command -v uv)" uv; say "uv $UV_VERSION: found on PATH"; return
+  local found; found=$(sys_which uv || true)
+  if [[ -n $found ]] && [[ $("$found" --version | awk '{print $2}') == "$UV_VERSION" ]]; then
+    link "$found" uv; say "uv $UV_VERSION: found on PATH"; return
   fi
   local venv=$CACHE/uv/$UV_VERSION
   if [[ ! -x $venv/bin/uv ]]; then
@@ -86,8 +102,8 @@ do_apt() {
     # Debian starts a system-wide redis on 6379; the stack runs its own on its own port.
     # We did not start that daemon, so we leave it alone.
   fi
-  link "$(command -v redis-server)" redis-server
-  link "$(command -v redis-cli)" redis-cli
+  link "$(sys_which redis-server)" redis-server
+  link "$(sys_which redis-cli)" redis-cli
   say "redis: $(redis-server --version | awk '{print $3}')"
 }
 
@@ -145,8 +161,9 @@ do_daprcli() {
 # ---------------------------------------------------------------- Ollama + model
 do_ollama() {
   local dir=$CACHE/ollama/$OLLAMA_VERSION
-  if command -v ollama >/dev/null 2>&1 && ollama --version 2>/dev/null | grep -q "$OLLAMA_VERSION"; then
-    link "$(command -v ollama)" ollama; say "ollama $OLLAMA_VERSION: found on PATH"; return
+  local found; found=$(sys_which ollama || true)
+  if [[ -n $found ]] && "$found" --version 2>/dev/null | grep -q "$OLLAMA_VERSION"; then
+    link "$found" ollama; say "ollama $OLLAMA_VERSION: found on PATH"; return
   fi
   if [[ ! -x $dir/ollama ]]; then
     do_apt
