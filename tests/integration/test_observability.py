@@ -147,7 +147,6 @@ def _spans(http, stack, trace_id: str) -> list[dict[str, Any]]:
 
 def test_a_completed_order_is_one_trace_across_both_apps_and_sidecars(runs, http, stack):
     run = runs["completed"]
-    spans = _spans(http, stack, run["trace_id"])
     wanted = {
         "load_profile",
         "catalog_lookup",
@@ -161,22 +160,24 @@ def test_a_completed_order_is_one_trace_across_both_apps_and_sidecars(runs, http
         "place_order",
         "publish_event",
     }
+    invoke = "POST /v1.0/invoke/agent-shell/method/recommend"
 
-    def steps_seen():
-        spans[:] = zipkin_trace(http, stack.url("zipkin"), run["trace_id"])
-        return wanted <= {s["tags"].get("snacktopus.step") for s in spans if "tags" in s}
+    def complete() -> list[dict[str, Any]] | None:
+        # Apps and sidecars export on their own schedules: wait until every part is in.
+        spans = zipkin_trace(http, stack.url("zipkin"), run["trace_id"])
+        steps = {s.get("tags", {}).get("snacktopus.step") for s in spans}
+        apis = {s.get("tags", {}).get("dapr.api") for s in spans}
+        llm = any(s["name"] == "llm converse" for s in spans)
+        return spans if wanted <= steps and invoke in apis and llm else None
 
-    wait_until(steps_seen, 30, every=1)
+    spans = wait_until(complete, 60, every=1)
     assert {s["traceId"] for s in spans} == {run["trace_id"]}
     ours = [s for s in spans if s.get("tags", {}).get("snacktopus.order_id") == run["order_id"]]
     assert {s["localEndpoint"]["serviceName"] for s in ours} == {"workflow-host", "agent-shell"}
     sidecar = [s for s in spans if "dapr.api" in s.get("tags", {})]
     assert {s["localEndpoint"]["serviceName"] for s in sidecar} >= {"workflow-host", "agent-shell"}
-    assert any(
-        s["tags"]["dapr.api"] == "POST /v1.0/invoke/agent-shell/method/recommend" for s in sidecar
-    )  # the service invocation into agent-shell
     llm = [s for s in spans if s["name"] == "llm converse"]
-    assert llm and int(llm[0]["tags"]["snacktopus.llm.completion_tokens"]) >= 0
+    assert int(llm[0]["tags"]["snacktopus.llm.completion_tokens"]) >= 0
     final = [s for s in ours if s["tags"].get("snacktopus.status") == "completed"]
     assert final
     assert final[0]["tags"]["snacktopus.degraded"] == (
