@@ -504,7 +504,7 @@ def build() -> list[CatalogItem]:
                         allergens=sorted(allergens),
                         diet_tags=sorted(diet),
                         vendor=vendor,
-                        stock=rng.choice([0, 5, 10, 20, 40, 80, 150, 300]),
+                        stock=rng.choice([0, 50, 100, 200, 400, 800, 1500, 3000]),
                         calories_per_serving=kcal,
                         description=f"{name} from {vendor}, {pack} servings.",
                     )

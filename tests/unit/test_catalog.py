@@ -68,3 +68,18 @@ def test_price_basket_uses_catalog_prices():
     sku = load_catalog()[0].sku
     basket = price_basket([(sku, 3)])
     assert basket.total_usd == round(3 * by_sku()[sku].price_usd, 2)
+
+
+def test_basket_never_asks_for_more_than_is_available():
+    candidates = search("", limit=100)
+    full = build_basket(candidates, headcount=60, budget_usd=500)
+    top = full.lines[0]
+    capped = build_basket(
+        candidates,
+        headcount=60,
+        budget_usd=500,
+        available={c.sku: (1 if c.sku == top.sku else c.stock) for c in candidates},
+    )
+    assert {ln.sku: ln.quantity for ln in capped.lines}.get(top.sku, 0) <= 1
+    gone = build_basket(candidates, headcount=60, budget_usd=500, available={})
+    assert gone.lines == []  # nothing available, nothing ordered

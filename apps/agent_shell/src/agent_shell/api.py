@@ -221,6 +221,11 @@ class RecommendRequest(BaseModel):
     headcount: int = Field(ge=1, le=500)
     budget_usd: float = Field(gt=0, le=10_000)
     candidate_skus: list[Id] = Field(default=[], max_length=500)
+    available: dict[Id, int] = Field(
+        default={},
+        max_length=500,
+        description="Units per SKU not held by other orders; caps the basket's quantities.",
+    )
 
 
 class RecommendResponse(BaseModel):
@@ -245,6 +250,7 @@ async def recommend(body: RecommendRequest, request: Request) -> RecommendRespon
         body.headcount,
         body.budget_usd,
         body.candidate_skus,
+        body.available or None,
     )
     return RecommendResponse.model_validate(out)
 

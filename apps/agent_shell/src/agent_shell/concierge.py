@@ -282,6 +282,7 @@ class Concierge:
         headcount: int,
         budget_usd: float,
         candidate_skus: list[str],
+        available: dict[str, int] | None = None,
     ) -> dict:
         profile = await profiles.get(user_id)
         items = catalog.by_sku()
@@ -293,7 +294,9 @@ class Concierge:
                 list(profile.diet) if profile else [],
             )
         recall = await self.memory.recall(user_id, "orders", request)
-        basket = tools.price_basket(candidates, headcount, budget_usd, recall.preferred_skus)
+        basket = tools.price_basket(
+            candidates, headcount, budget_usd, recall.preferred_skus, available
+        )
         result = await llm.converse(
             self.settings,
             " ".join(INSTRUCTIONS),

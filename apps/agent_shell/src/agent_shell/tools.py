@@ -60,11 +60,20 @@ def check_allergens(skus: list[str], profile: Profile) -> dict[str, list[str]]:
 
 
 def price_basket(
-    candidates: list[CatalogItem], headcount: int, budget_usd: float, prefer: list[str]
+    candidates: list[CatalogItem],
+    headcount: int,
+    budget_usd: float,
+    prefer: list[str],
+    available: dict[str, int] | None = None,
 ) -> Basket:
-    """Builds a varied basket: two servings a head, within budget, preferred SKUs first."""
+    """Builds a varied basket: two servings a head, within budget, preferred SKUs first,
+    never more units of a SKU than ``available`` (when given) says are left."""
     return catalog.build_basket(
-        candidates, headcount=headcount, budget_usd=budget_usd, prefer=prefer
+        candidates,
+        headcount=headcount,
+        budget_usd=budget_usd,
+        prefer=prefer,
+        available=available,
     )
 
 

@@ -52,6 +52,7 @@ class OrderStepInput(StepInput):
 
 class RecommendInput(OrderStepInput):
     candidates: list[str] = []
+    available: dict[str, int] = {}
     excluded_allergens: list[str] = []
     discount_pct: float = 0.0
     degraded_branches: list[str] = []
@@ -200,8 +201,11 @@ def catalog_lookup(data: OrderStepInput) -> dict[str, Any]:
     if not found:  # a diet nobody stocks: fall back to the allergen filter alone
         found = catalog.search(data.order.request, exclude_allergens=excluded, limit=80)
     held = _reserved([i.sku for i in found])
-    available = [i for i in found if i.stock - held.get(i.sku, 0) > 0]
-    return {"candidates": [i.sku for i in available], "held": held}
+    available = {i.sku: i.stock - held.get(i.sku, 0) for i in found}
+    return {
+        "candidates": [sku for sku, units in available.items() if units > 0],
+        "available": {sku: units for sku, units in available.items() if units > 0},
+    }
 
 
 @activity("nutrition_and_allergens")
@@ -251,6 +255,7 @@ def recommend(data: RecommendInput) -> RecommendResult:
         "headcount": data.order.headcount,
         "budget_usd": data.order.budget_usd,
         "candidate_skus": data.candidates,
+        "available": data.available,
     }
     r = _invoke("POST", "recommend", data.traceparent, json=body)
     if r.status_code >= 400:

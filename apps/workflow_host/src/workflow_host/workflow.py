@@ -228,6 +228,7 @@ def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[An
             input={
                 **base,
                 "candidates": results.get("catalog_lookup", {}).get("candidates", []),
+                "available": results.get("catalog_lookup", {}).get("available", {}),
                 "excluded_allergens": results.get("nutrition_and_allergens", {}).get(
                     "excluded_allergens", []
                 ),

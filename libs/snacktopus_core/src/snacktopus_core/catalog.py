@@ -138,6 +138,7 @@ def build_basket(
     servings_per_person: int = 2,
     max_lines: int = 5,
     prefer: Iterable[str] = (),
+    available: dict[str, int] | None = None,
 ) -> Basket:
     """Enough servings for the headcount, within budget, varied across categories.
 
@@ -146,14 +147,20 @@ def build_basket(
     covers its share of the servings with the cheapest pack size of that category, trimmed
     to stay within budget. The total never
     exceeds the budget; it may fall short of the servings goal when the budget is too small.
+    ``available`` (units per SKU not yet held by other orders) caps quantities; without it
+    the catalog's stock does.
     """
     need = headcount * servings_per_person
     preferred = set(prefer)
+
+    def units(item: CatalogItem) -> int:
+        return item.stock if available is None else min(item.stock, available.get(item.sku, 0))
+
     # Keep the caller's order (search relevance) but put remembered favourites first.
     ordered = sorted(candidates, key=lambda c: (c.sku not in preferred, candidates.index(c)))
     by_category: dict[str, list[CatalogItem]] = {}
     for item in ordered:
-        if item.stock > 0:
+        if units(item) > 0:
             by_category.setdefault(item.category, []).append(item)
     n_lines = min(max_lines, len(by_category), max(1, math.ceil(need / 8)))
     lines: list[BasketLine] = []
@@ -166,11 +173,11 @@ def build_basket(
         share = math.ceil(remaining / (n_lines - idx))
 
         def cost(item: CatalogItem, share: int = share) -> tuple[bool, float, str]:
-            qty = min(math.ceil(share / item.pack_size), item.stock)
+            qty = min(math.ceil(share / item.pack_size), units(item))
             return (item.sku not in preferred, qty * item.price_usd, item.sku)
 
         item = min(options, key=cost)
-        qty = min(math.ceil(share / item.pack_size), item.stock)
+        qty = min(math.ceil(share / item.pack_size), units(item))
         while qty > 0 and total + qty * item.price_usd > budget_usd + 1e-9:
             qty -= 1
         if qty == 0:
