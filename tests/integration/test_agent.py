@@ -242,3 +242,46 @@ def _converse_ok(stack) -> bool:
     except httpx.HTTPError:
         return False
     return r.status_code == 200
+
+
+def test_an_ask_interrupted_by_a_crash_is_answered_after_the_restart(
+    http, stack, user, redis_client
+):
+    """The agent's work is a durable workflow instance, recorded before the model runs:
+    SIGKILL mid-answer, and the restarted app finishes it into the user's history."""
+    import threading
+
+    question = f"Snacks for 7 people, crash test {new_id('q')}"
+    errors: list[Exception] = []
+
+    def ask_in_background() -> None:
+        try:
+            httpx.post(
+                f"{stack.url('agent')}/ask",
+                json={"user_id": user, "question": question},
+                timeout=120,
+            )
+        except httpx.HTTPError as exc:  # the connection dies with the process: expected
+            errors.append(exc)
+
+    thread = threading.Thread(target=ask_in_background)
+    thread.start()
+    # Wait until the ask is recorded as pending (its agent instance is scheduled)...
+    wait_until(lambda: redis_json(redis_client, AG, "pending-asks") or {}, 30, every=0.1)
+    before = stack.stack.supervisor_pids()["agent"]
+    stack.stack.kill("agent")  # ...and kill the app mid-answer.
+    thread.join(timeout=120)
+    assert errors, "the in-flight request should have died with the process"
+    wait_until(lambda: stack.stack.supervisor_pids().get("agent") not in (None, before), 30)
+
+    def answered() -> dict | None:
+        try:
+            r = httpx.get(f"{stack.url('agent')}/history", params={"user_id": user}, timeout=5)
+        except httpx.HTTPError:
+            return None
+        items = r.json()["items"] if r.status_code == 200 else []
+        return next((i for i in items if i["question"]["text"] == question and i["answer"]), None)
+
+    entry = wait_until(answered, 120, every=1)
+    assert entry["answer"]["basket"]["lines"]
+    assert not (redis_json(redis_client, AG, "pending-asks") or {}).get(entry["entry_id"])
