@@ -87,7 +87,10 @@ def create_order(body: OrderCreate, request: Request) -> JSONResponse:
         raise HTTPException(400, "fault injection is disabled (ALLOW_FAULT_INJECTION=false)")
     order_id = body.order_id or f"ord-{uuid.uuid4().hex[:16]}"
     url = str(request.url_for("get_order", order_id=order_id))
-    existing = approvals.workflow_status(order_id)
+    try:
+        existing = approvals.workflow_status(order_id)
+    except approvals.StateUnavailable as exc:
+        raise unavailable(exc) from exc
     if existing is not None:
         return JSONResponse(
             OrderAccepted(
@@ -138,7 +141,12 @@ def create_order(body: OrderCreate, request: Request) -> JSONResponse:
 )
 def get_order(order_id: Id) -> OrderView:
     run = approvals.load_run(order_id)
-    wf_status = approvals.workflow_status(order_id)
+    try:
+        wf_status = approvals.workflow_status(order_id)
+    except approvals.StateUnavailable as exc:
+        if run is None:
+            raise unavailable(exc) from exc
+        wf_status = None  # the run record is ours and current; Dapr's view can wait
     if run is None and wf_status is None:
         raise HTTPException(404, f"no order {order_id}")
     return OrderView(order_id=order_id, workflow_status=wf_status, run=run)
@@ -162,9 +170,15 @@ def list_orders(
     return rows[:limit]
 
 
+def unavailable(exc: Exception) -> HTTPException:
+    return HTTPException(503, str(exc), headers={"Retry-After": "1"})
+
+
 def decide(order_id: str, decision: ApprovalDecision) -> DecisionAccepted:
     try:
         approvals.decide(order_id, decision)
+    except approvals.StateUnavailable as exc:
+        raise unavailable(exc) from exc
     except approvals.UnknownOrder as exc:
         raise HTTPException(404, str(exc)) from exc
     except approvals.NotWaiting as exc:

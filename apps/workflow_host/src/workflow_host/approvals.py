@@ -10,7 +10,9 @@ the Dapr workflow client.
 from __future__ import annotations
 
 import logging
+import time
 
+import grpc
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
 
 from workflow_host import store
@@ -28,6 +30,10 @@ class NotWaiting(RuntimeError):
     pass
 
 
+class StateUnavailable(RuntimeError):
+    """Dapr could not read the workflow's state right now (retry later)."""
+
+
 _client: DaprWorkflowClient | None = None
 
 
@@ -38,9 +44,27 @@ def wf_client() -> DaprWorkflowClient:
     return _client
 
 
-def workflow_status(order_id: str) -> str | None:
-    state = wf_client().get_workflow_state(order_id, fetch_payloads=False)
-    return state.runtime_status.name if state else None
+def workflow_status(order_id: str, attempts: int = 4) -> str | None:
+    """The Dapr runtime status of an order's instance, or None if there is none.
+
+    daprd 1.18.2 can answer a read that races the instance's own state write with UNKNOWN
+    "... missing from state store (transient store read failure or partial save?)": that
+    read is retried briefly, then reported as StateUnavailable, never as a crash.
+    """
+    for attempt in range(attempts):
+        try:
+            state = wf_client().get_workflow_state(order_id, fetch_payloads=False)
+            return state.runtime_status.name if state else None
+        except grpc.RpcError as exc:
+            transient = exc.code() in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNAVAILABLE)
+            if not transient:
+                raise
+            if attempt == attempts - 1:
+                raise StateUnavailable(
+                    f"workflow state of {order_id} unreadable: {exc.details()}"
+                ) from exc
+            time.sleep(0.05 * (attempt + 1))
+    return None
 
 
 def load_run(order_id: str) -> RunRecord | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from snacktopus_core.telemetry import configure_logging, configure_tracing, shutdown_tracing
 from snacktopus_core.web import instrument, ops_router
 
-from workflow_host import api
+from workflow_host import api, approvals
 from workflow_host.settings import get_settings
 
 SERVICE = "workflow-host"
@@ -40,6 +41,11 @@ def create_app() -> FastAPI:
     )
     app.include_router(ops_router(SERVICE, settings, {settings.state_store, "workflowstate"}))
     app.include_router(api.router)
+
+    @app.exception_handler(approvals.StateUnavailable)
+    async def _state_unavailable(_: Request, exc: approvals.StateUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
+
     instrument(app, SERVICE, tracer)
     return app
 
