@@ -81,7 +81,6 @@ def instrument(app: FastAPI, service: str, tracer: trace.Tracer) -> None:
 
     @app.middleware("http")
     async def _trace_and_time(request: Request, call_next):
-        route = request.scope.get("route")
         start = time.perf_counter()
         parent = context_from_traceparent(request.headers.get("traceparent"))
         name = f"{request.method} {request.url.path}"
