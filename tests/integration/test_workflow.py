@@ -12,9 +12,9 @@ from tests.integration.conftest import (
     redis_json,
     run_record,
     start_order,
+    wait_for_workflow,
     wait_run,
     wait_until,
-    wait_for_workflow,
 )
 
 pytestmark = pytest.mark.integration
