@@ -15,7 +15,7 @@ STACK := $(PY) tools/devstack.py
 PYTEST_ARGS ?=
 
 .PHONY: help dev deps runtime up up-test down status logs run-agent run-workflow demo \
-        test test-unit test-integration lint fmt versions clean
+        test test-unit test-integration lint fmt versions clean fuzz approver-token
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -76,6 +76,12 @@ DRILLS := redis-kill ollama-offline approval-lag compensation-loop kill-workflow
 drill-%: ## run one fault drill (make drill-redis-kill, drill-ollama-offline, drill-approval-lag, ...)
 	@case " $(DRILLS) " in *" $* "*) ;; *) echo "unknown drill '$*' (one of: $(DRILLS))"; exit 2;; esac
 	$(PY) tools/drills.py $*
+
+fuzz: deps ## schemathesis over both OpenAPI specs against the running stack (zero 5xx, zero lost state)
+	$(PY) tools/fuzz.py
+
+approver-token: ## print a local approver's token (make approver-token NAME=alice)
+	@$(PY) -c "import sys; from snacktopus_core.settings import StackSettings as S; t = S().approver_token('$(NAME)'); print(t) if t else sys.exit('no token for approver \'$(NAME)\' (is APPROVERS set and the stack up?)')"
 
 versions: ## what the installed runtime reports
 	runtime/install.sh versions

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -52,7 +53,7 @@ def main() -> int:
         console.print(f"reusing the running stack (profile {stack.profile()})")
     agent = f"http://127.0.0.1:{settings.agent_app_port}"
     workflow = f"http://127.0.0.1:{settings.workflow_app_port}"
-    http = httpx.Client(timeout=120)
+    http = httpx.Client(timeout=120, headers=settings.sidecar_headers())
     try:
         step("2. the model, through Dapr's conversation API (conversation.ollama)")
         t = time.perf_counter()
@@ -162,7 +163,7 @@ def main() -> int:
             if args.interactive:
                 answer = console.input("approve? [y/N] ").strip().lower()
                 cmd = (
-                    [cli, "approve", order_id, "--approver", "you"]
+                    [cli, "approve", order_id, "--approver", "alice"]
                     if answer == "y"
                     else [
                         cli,
@@ -171,13 +172,16 @@ def main() -> int:
                         "--reason",
                         "declined in the demo",
                         "--approver",
-                        "you",
+                        "alice",
                     ]
                 )
             else:
-                cmd = [cli, "approve", order_id, "--approver", "demo-approver"]
+                cmd = [cli, "approve", order_id, "--approver", "alice"]
             console.print(f"$ snacktopus-approve {' '.join(cmd[1:])}")
-            subprocess.run(cmd, check=True)
+            # The local stack's approver token, as an approver would keep it in their env.
+            token = settings.approver_token("alice") or ""
+            env = {**os.environ, "SNACKTOPUS_APPROVER_TOKEN": token}
+            subprocess.run(cmd, check=True, env=env)
             subprocess.run([cli, "watch", order_id, "--timeout", "120"], check=True)
             run = http.get(f"{workflow}/orders/{order_id}").json()["run"]
         step(f"7. {order_id}: {run['status']}")

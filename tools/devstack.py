@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -35,6 +36,18 @@ ROOT = Path(__file__).resolve().parent.parent
 console = Console(stderr=True, highlight=False)
 
 
+# The test profile's app settings (`make up-test`, the test session, drills): seconds, not
+# hours. A value already in the caller's environment wins over these defaults.
+TEST_PROFILE_ENV_DEFAULTS = {
+    "APPROVAL_TIMEOUT_S": "6",
+    # Catalog prices are real: a 4-person order costs a few dollars, a 60-person one ~$40.
+    "APPROVAL_THRESHOLD_USD": "25",
+    "ALLOW_FAULT_INJECTION": "true",
+    "LLM_TIMEOUT_S": "30",
+}
+TEST_PROFILE_ENV = {k: os.environ.get(k, v) for k, v in TEST_PROFILE_ENV_DEFAULTS.items()}
+
+
 @dataclass
 class Program:
     name: str
@@ -43,6 +56,16 @@ class Program:
     env: dict[str, str] = field(default_factory=dict)
     priority: int = 10
     stopsignal: str = "TERM"
+
+
+def _write_private(path: Path, value: object) -> None:
+    """Writes a credentials file readable by its owner only, created with that mode."""
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(value, f)
+    tmp.replace(path)
 
 
 def _http_ok(url: str, expect: tuple[int, ...] = (200, 204)) -> Callable[[], bool]:
@@ -80,8 +103,8 @@ def _model_ok(url: str, model: str) -> Callable[[], bool]:
 
 class Stack:
     def __init__(self, settings: StackSettings) -> None:
-        self.s = settings
         self.run = (ROOT / settings.run_dir).resolve()
+        self.s = settings.model_copy(update={"run_dir": self.run})
         self.bin = settings.cache_dir / "bin"
         self.conf = self.run / "supervisord.conf"
         self.pidfile = self.run / "supervisord.pid"
@@ -100,7 +123,7 @@ class Stack:
             "OLLAMA_ENDPOINT": f"{s.ollama_url}/v1",
             "OLLAMA_MODEL": s.ollama_model,
             "ZIPKIN_ENDPOINT": f"{s.zipkin_url}/api/v2/spans",
-            "SECRETS_FILE": str(run / "secrets.json"),
+            "SECRETS_FILE": str(s.secrets_file),
         }
         for old in (run / "components").glob("*.yaml"):
             old.unlink()
@@ -109,10 +132,7 @@ class Stack:
                 "config.yaml" if src.name == "config.yaml" else f"components/{src.name}"
             )
             target.write_text(_substitute(src.read_text(), values, src.name))
-        secrets = run / "secrets.json"
-        if not secrets.exists():
-            secrets.write_text(json.dumps({"approver-token": os.urandom(16).hex()}))
-            secrets.chmod(0o600)
+        tokens = self._tokens()
         (run / "profile").write_text(profile)
 
         b = lambda name: str(self.bin / name)  # noqa: E731
@@ -264,11 +284,16 @@ class Stack:
             ]
             if has_app:
                 cmd += ["--app-port", str(app_port), "--app-protocol", "http"]
+            # Every sidecar API call needs the Dapr API token; each sidecar proves itself to
+            # its app with that app's token (APP_API_TOKEN), checked on sidecar-only routes.
+            app_token = tokens["app_api_tokens"][app_id]
+            auth_env = {"DAPR_API_TOKEN": tokens["dapr_api_token"], "APP_API_TOKEN": app_token}
             programs.append(
                 Program(
                     f"daprd-{short}",
                     cmd,
                     _http_ok(f"http://127.0.0.1:{http}/v1.0/healthz"),
+                    env=auth_env,
                     priority=30,
                 )
             )
@@ -288,13 +313,40 @@ class Stack:
                             "DAPR_GRPC_PORT": str(grpc),
                             f"{short.upper()}_APP_PORT": str(app_port),
                             "ZIPKIN_ENDPOINT": values["ZIPKIN_ENDPOINT"],
+                            **auth_env,
+                            **(TEST_PROFILE_ENV if profile == "test" else {}),
                         },
                         priority=40,
                     )
                 )
         programs = [p for p in programs if p.name not in without]
+        # The programs' environment holds the stack's tokens: owner-only, like the token files.
+        self.conf.touch(mode=0o600)
+        self.conf.chmod(0o600)
         self.conf.write_text(self._supervisor_conf(programs))
         return programs
+
+    def _tokens(self) -> dict:
+        """The stack's credentials, made once per run folder (0600) and kept across restarts
+        so running clients stay valid: the Dapr API token, one app API token per app, and
+        the secret store's file with a token per approver (``approver-<name>``)."""
+        s = self.s
+        new = lambda: secrets.token_urlsafe(24)  # noqa: E731
+        tokens = s.local_tokens()
+        apps = ("agent-shell", "workflow-host", "event-probe")
+        if not tokens.get("dapr_api_token") or set(tokens.get("app_api_tokens", {})) != set(apps):
+            tokens = {"dapr_api_token": new(), "app_api_tokens": {a: new() for a in apps}}
+            _write_private(s.tokens_file, tokens)
+        try:
+            store = json.loads(s.secrets_file.read_text())
+        except (OSError, ValueError):
+            store = {}
+        wanted = {f"approver-{a}" for a in s.approvers}
+        if not wanted <= set(store):
+            store = {k: v for k, v in store.items() if k in wanted}
+            store.update({k: new() for k in wanted - set(store)})
+            _write_private(s.secrets_file, store)
+        return tokens
 
     def _supervisor_conf(self, programs: list[Program]) -> str:
         lines = [

@@ -68,7 +68,8 @@ class Drill:
         self.agent = f"http://127.0.0.1:{s.agent_app_port}"
         self.wf = f"http://127.0.0.1:{s.workflow_app_port}"
         self.agent_dapr = f"http://127.0.0.1:{s.agent_dapr_http_port}"
-        self.http = httpx.Client(timeout=120)
+        # Sidecar calls need the stack's Dapr API token; the app ports ignore the header.
+        self.http = httpx.Client(timeout=120, headers=s.sidecar_headers())
         self.redis = redis.Redis(port=s.redis_port, decode_responses=True)
         self.user = f"drill-{uuid.uuid4().hex[:6]}"
 
@@ -122,6 +123,7 @@ class Drill:
             lambda: self.http.post(
                 f"{self.wf}/orders/{order_id}/decision",
                 json={"decision": decision, "approver": approver},
+                headers=self.stack.s.approver_auth(approver),
             )
         )
 
@@ -197,7 +199,7 @@ class Drill:
         self.wait_ready(f"{self.agent}/readyz")
         self.wait(waiting, {"awaiting_approval"}, 120)
         for oid in waiting:
-            r = self.decide(oid, "approve", "drill")
+            r = self.decide(oid, "approve", "dave")
             report.say(f"approve {oid}: {r.status_code}")
         self.check(report, waiting + flying)
         report.seconds = round(time.monotonic() - t0, 1)
@@ -254,10 +256,10 @@ class Drill:
         early, late = self.start(2, BIG, approval_timeout_s=8)
         report.in_flight = 2
         self.wait([early, late], {"awaiting_approval"}, 120)
-        r = self.decide(early, "approve", "quick")
+        r = self.decide(early, "approve", "erin")
         report.say(f"approval inside the window: {r.status_code}")
         runs = self.wait([late], TERMINAL, 60)
-        r = self.decide(late, "approve", "slow")
+        r = self.decide(late, "approve", "frank")
         report.say(f"approval after the timeout: {r.status_code} {r.json().get('detail')}")
         report.say(f"late order: {runs.get(late, {}).get('status')}")
         self.check(report, [early, late])
@@ -270,7 +272,7 @@ class Drill:
         (oid,) = self.start(1, BIG, faults={"fail_undo": ["release_inventory"]})
         report.in_flight = 1
         self.wait([oid], {"awaiting_approval"}, 120)
-        self.decide(oid, "reject", "drill")
+        self.decide(oid, "reject", "dave")
         runs = self.check(report, [oid], timeout=120)
         run = runs.get(oid, {})
         report.say(f"status {run.get('status')}: {run.get('reason')}")
@@ -288,25 +290,16 @@ DRILLS = {
     "kill-sidecar": Drill.kill_sidecar,
     "kill-agent": Drill.kill_agent,
 }
-TEST_ENV = {
-    "APPROVAL_THRESHOLD_USD": "25",
-    "ALLOW_FAULT_INJECTION": "true",
-    "APPROVAL_TIMEOUT_S": "6",
-    "LLM_TIMEOUT_S": "30",
-}
 
 
 def main() -> int:
-    import os
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("drill", choices=sorted(DRILLS))
     args = parser.parse_args()
     stack = Stack(StackSettings())
     started = False
     if stack.supervisord_pid() is None:
-        os.environ.update(TEST_ENV)
-        stack.up("test", True, timeout=300)
+        stack.up("test", True, timeout=300)  # the test profile: short timeouts, faults on
         started = True
     elif stack.profile() != "test":
         print("drills need the test profile (fault injection on): `make down` first")

@@ -16,8 +16,10 @@ from collections import deque
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from snacktopus_core.events import SCHEMAS
+from snacktopus_core.settings import AppSettings
+from snacktopus_core.web import sidecar_only
 
 TOPICS = ["smoke.ping", *SCHEMAS]
 PUBSUB = os.environ.get("PUBSUB_NAME", "snackpubsub")
@@ -33,7 +35,8 @@ def subscribe() -> list[dict[str, str]]:
     return [{"pubsubname": PUBSUB, "topic": t, "route": f"/receive/{t}"} for t in TOPICS]
 
 
-@app.post("/receive/{topic}")
+# Deliveries must carry the sidecar's app API token, as for the real apps' sidecar routes.
+@app.post("/receive/{topic}", dependencies=[Depends(sidecar_only(AppSettings()))])
 async def receive(topic: str, request: Request) -> dict[str, str]:
     global _seq
     envelope = await request.json()

@@ -7,7 +7,6 @@ timeout of minutes) are not the test settings.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,16 +19,6 @@ import redis
 from snacktopus_core.settings import StackSettings
 
 from tools.devstack import Stack
-
-# Short timeouts for tests: seconds, not hours.
-TEST_ENV = {
-    "APPROVAL_TIMEOUT_S": "6",
-    # Catalog prices are real: a 4-person order costs a few dollars, a 60-person one ~$40.
-    "APPROVAL_THRESHOLD_USD": "25",
-    "ALLOW_FAULT_INJECTION": "true",
-    "LLM_TIMEOUT_S": "30",
-    "LOG_LEVEL": "INFO",
-}
 
 
 @dataclass
@@ -63,7 +52,7 @@ def stack() -> Iterator[StackInfo]:
                 "test profile: short approval timeout, event-probe sidecar)"
             )
     else:
-        os.environ.update(TEST_ENV)
+        # The test profile sets short timeouts (devstack.TEST_PROFILE_ENV_DEFAULTS).
         st.up("test", True, timeout=300)
         started = True
     yield StackInfo(settings, st)
@@ -80,9 +69,18 @@ def redis_client(stack: StackInfo) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=60.0) as client:
+def http(stack: StackInfo) -> Iterator[httpx.Client]:
+    """Carries the stack's Dapr API token: the sidecars refuse calls without it (the apps'
+    own ports ignore the header)."""
+    with httpx.Client(timeout=60.0, headers=stack.settings.sidecar_headers()) as client:
         yield client
+
+
+def as_approver(stack: StackInfo, approver: str) -> dict[str, str]:
+    """The ``Authorization`` header of one of the local stack's approvers."""
+    headers = stack.settings.approver_auth(approver)
+    assert headers, f"the local stack issued no token for approver '{approver}'"
+    return headers
 
 
 def wait_until(fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:

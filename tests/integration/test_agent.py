@@ -12,7 +12,7 @@ import pytest
 from snacktopus_core.catalog import by_sku
 from snacktopus_core.events import Evaluated, SafetyFlagged
 
-from tests.integration.conftest import new_id, redis_json, wait_until
+from tests.integration.conftest import as_approver, new_id, redis_json, wait_until
 
 pytestmark = pytest.mark.integration
 AG = "agent-shell"
@@ -104,6 +104,16 @@ def test_a_profile_update_changes_the_basket(http, stack, user):
     for line in after["basket"]["lines"]:
         assert diet in by_sku()[line["sku"]].diet_tags
     assert [ln["sku"] for ln in after["basket"]["lines"]] != skus
+
+
+def test_a_null_in_a_profile_patch_resets_that_field(http, stack, user):
+    # Found by the schemathesis fuzz: an explicit null once answered 500.
+    r = http.patch(
+        f"{stack.url('agent')}/profile/{user}", json={"allergies": None, "budget_usd": None}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["allergies"] == [] and r.json()["budget_usd"] is None
+    assert http.get(f"{stack.url('agent')}/profile/{user}").json()["allergies"] == []
 
 
 def test_a_blocked_question_never_reaches_the_model_and_is_published(http, stack, user, probe):
@@ -200,7 +210,8 @@ def test_profile_and_safety_validation(http, stack, user):
     assert r.json()["verdict"] == "block"
     r = http.post(
         f"{base}/human/decision",
-        json={"order_id": new_id("none"), "decision": "approve", "approver": "x"},
+        json={"order_id": new_id("none"), "decision": "approve", "approver": "alice"},
+        headers=as_approver(stack, "alice"),
     )
     assert r.status_code == 404
 

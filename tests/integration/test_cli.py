@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -14,8 +15,11 @@ CLI = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "snacktopus-ap
 BIG = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120)
+def cli(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "SNACKTOPUS_APPROVER_TOKEN"}
+    if token is not None:
+        env["SNACKTOPUS_APPROVER_TOKEN"] = token
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 @pytest.fixture
@@ -32,9 +36,10 @@ def test_pending_show_and_approve(http, stack, waiting):
     shown = cli("show", waiting)
     assert shown.returncode == 0 and "awaiting_approval" in shown.stdout
     assert "safety_gate" in shown.stdout
-    done = cli("approve", waiting, "--approver", "frank")
+    frank = stack.settings.approver_token("frank")
+    done = cli("approve", waiting, "--approver", "frank", token=frank)
     assert done.returncode == 0, done.stderr
-    again = cli("approve", waiting, "--approver", "frank")
+    again = cli("approve", waiting, "--approver", "frank", token=frank)
     assert again.returncode == 4
     assert "already" in again.stderr
     watched = cli("watch", waiting, "--timeout", "60")
@@ -43,7 +48,8 @@ def test_pending_show_and_approve(http, stack, waiting):
 
 
 def test_reject_with_reason_compensates(http, stack, waiting):
-    done = cli("reject", waiting, "--reason", "not this week", "--approver", "gina")
+    gina = stack.settings.approver_token("gina")
+    done = cli("reject", waiting, "--reason", "not this week", "--approver", "gina", token=gina)
     assert done.returncode == 0, done.stderr
     run = wait_run(http, stack, waiting)
     assert run["status"] == "rejected"
@@ -52,7 +58,8 @@ def test_reject_with_reason_compensates(http, stack, waiting):
 
 
 def test_expire_forces_the_timeout_path(http, stack, waiting):
-    done = cli("expire", waiting)
+    alice = stack.settings.approver_token("alice")
+    done = cli("expire", waiting, "--approver", "alice", token=alice)
     assert done.returncode == 0, done.stderr
     run = wait_run(http, stack, waiting)
     assert run["status"] == "timed_out"
@@ -60,11 +67,24 @@ def test_expire_forces_the_timeout_path(http, stack, waiting):
 
 
 def test_unknown_order_and_unreachable_sidecar_have_their_exit_codes(stack):
-    unknown = cli("approve", new_id("nope"))
+    alice = stack.settings.approver_token("alice")
+    unknown = cli("approve", new_id("nope"), "--approver", "alice", token=alice)
     assert unknown.returncode == 3
     assert "no order" in unknown.stderr
     down = cli("--dapr-http-port", "1", "pending")
     assert down.returncode == 5
     assert "unreachable" in down.stderr
-    usage = cli("reject", new_id("x"))  # --reason is required
+    usage = cli("reject", new_id("x"), token=alice)  # --reason is required
     assert usage.returncode == 2
+
+
+def test_deciding_needs_the_approvers_own_token(http, stack, waiting):
+    missing = cli("approve", waiting, "--approver", "frank")
+    assert missing.returncode == 2 and "token" in missing.stderr.lower()
+    gina = stack.settings.approver_token("gina")
+    impostor = cli("approve", waiting, "--approver", "frank", token=gina)
+    assert impostor.returncode == 6
+    assert "does not belong to approver 'frank'" in impostor.stderr
+    stranger = cli("approve", waiting, "--approver", "mallory", token=gina)
+    assert stranger.returncode == 6 and "not a known approver" in stranger.stderr
+    assert wait_run(http, stack, waiting, {"awaiting_approval"})["approval"]["decision"] is None

@@ -11,7 +11,14 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.integration.conftest import new_id, start_order, wait_run, wait_until, zipkin_trace
+from tests.integration.conftest import (
+    as_approver,
+    new_id,
+    start_order,
+    wait_run,
+    wait_until,
+    zipkin_trace,
+)
 
 pytestmark = pytest.mark.integration
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "events"
@@ -71,6 +78,7 @@ def runs(http_module, stack):
     http.post(
         f"{stack.url('workflow')}/orders/{big}/decision",
         json={"decision": "reject", "approver": "olga"},
+        headers=as_approver(stack, "olga"),
     ).raise_for_status()
     rejected = wait_run(http, stack, big)
     after = {"wf": scrape(http, stack.url("workflow")), "ag": scrape(http, stack.url("agent"))}

@@ -8,6 +8,7 @@ from snacktopus_core.events import OrderCompensated, OrderCompleted
 
 from tests.integration.conftest import (
     answers,
+    as_approver,
     new_id,
     redis_json,
     run_record,
@@ -86,11 +87,13 @@ def test_approval_accepted_completes_and_records_the_approver(http, stack, user,
     r = http.post(
         f"{stack.url('agent')}/human/decision",
         json={"order_id": order_id, "decision": "approve", "approver": "carol"},
+        headers=as_approver(stack, "carol"),
     )
     assert r.status_code == 202, r.text
     again = http.post(
         f"{stack.url('agent')}/human/decision",
-        json={"order_id": order_id, "decision": "reject", "approver": "mallory"},
+        json={"order_id": order_id, "decision": "reject", "approver": "bob"},
+        headers=as_approver(stack, "bob"),
     )
     assert again.status_code == 409, again.text
     assert "carol" in again.json()["detail"]
@@ -131,6 +134,7 @@ def test_rejection_releases_everything_and_publishes_compensated(
     r = http.post(
         f"{stack.url('workflow')}/orders/{order_id}/decision",
         json={"decision": "reject", "approver": "dave", "comment": "too pricey"},
+        headers=as_approver(stack, "dave"),
     )
     assert r.status_code == 202, r.text
     quantities = {ln["sku"]: ln["quantity"] for ln in run["basket"]["lines"]}
@@ -168,6 +172,7 @@ def test_approval_timeout_compensates_and_refuses_a_late_approval(
     late = http.post(
         f"{stack.url('agent')}/human/decision",
         json={"order_id": order_id, "decision": "approve", "approver": "carol"},
+        headers=as_approver(stack, "carol"),
     )
     assert late.status_code == 409
     assert "timed out" in late.json()["detail"]
@@ -216,6 +221,7 @@ def test_bad_order_input_is_422_and_unknown_ids_are_404(http, stack, user):
     r = http.post(
         f"{stack.url('workflow')}/orders/{new_id('none')}/decision",
         json={"decision": "approve", "approver": "carol"},
+        headers=as_approver(stack, "carol"),
     )
     assert r.status_code == 404
 
@@ -248,6 +254,7 @@ def test_host_killed_while_waiting_then_approved_places_the_order_once(
     r = http.post(
         f"{stack.url('workflow')}/orders/{order_id}/decision",
         json={"decision": "approve", "approver": "erin"},
+        headers=as_approver(stack, "erin"),
     )
     assert r.status_code == 202, r.text
     run = wait_run(http, stack, order_id)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import httpx
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from snacktopus_core.catalog import by_sku, price_basket
 from snacktopus_core.events import SafetyFlag
 from snacktopus_core.models import Basket, Id, Profile
 from snacktopus_core.safety import check_basket, check_text, verdict
 from snacktopus_core.telemetry import current_trace_id
+from snacktopus_core.web import sidecar_only
 
 from agent_shell import evaluator, profiles
 from agent_shell.concierge import Concierge
@@ -241,6 +242,10 @@ class RecommendResponse(BaseModel):
     response_model=RecommendResponse,
     tags=["agent"],
     summary="A basket and its explanation for an order (workflow-host invokes this).",
+    description="Only agent-shell's sidecar may call this (service invocation from "
+    "workflow-host): with `APP_API_TOKEN` set, a call without the sidecar's token is 401.",
+    dependencies=[Depends(sidecar_only(get_settings()))],
+    responses={401: {"model": Problem}},
 )
 async def recommend(body: RecommendRequest, request: Request) -> RecommendResponse:
     out = await concierge(request).recommend(
@@ -278,24 +283,36 @@ class DecisionAccepted(BaseModel):
     tags=["approvals"],
     responses={
         202: {"model": DecisionAccepted},
+        401: {"model": Problem},
+        403: {"model": Problem},
         404: {"model": Problem},
         409: {"model": Problem},
         503: {"model": Problem},
     },
     summary="Approve or reject an order waiting for a human.",
 )
-async def human_decision(body: DecisionRequest) -> Response:
+async def human_decision(
+    body: DecisionRequest,
+    authorization: Annotated[
+        str | None,
+        Header(description="`Bearer <token>`: the approver's token from the secret store."),
+    ] = None,
+) -> Response:
     """Raises the order's ``humanApproval`` event. Workflow instances belong to
     workflow-host's sidecar, so the event is raised there, reached through Dapr service
-    invocation; its answer (202, 404 unknown order, 409 not waiting or decided) is relayed."""
+    invocation; its answer (202; 401 no token; 403 a token that is not this approver's;
+    404 unknown order; 409 not waiting or decided) is relayed. workflow-host checks the
+    token against the secret store, which only it may read (component scopes)."""
+    if not authorization:
+        raise HTTPException(401, "approvers authenticate: send 'Authorization: Bearer <token>'")
     s = get_settings()
     url = (
         f"{s.dapr_http_url}/v1.0/invoke/{s.workflow_app_id}/method/orders/{body.order_id}/decision"
     )
     payload = {"decision": body.decision, "approver": body.approver, "comment": body.comment}
     try:
-        async with httpx.AsyncClient(timeout=15) as http:
-            r = await http.post(url, json=payload)
+        async with httpx.AsyncClient(timeout=15, headers=s.sidecar_headers) as http:
+            r = await http.post(url, json=payload, headers={"authorization": authorization})
     except httpx.HTTPError as exc:
         raise HTTPException(503, f"workflow-host unreachable: {exc}") from exc
     if r.status_code >= 500:

@@ -22,7 +22,8 @@ class ProfileIn(BaseModel):
 
 
 class ProfilePatch(BaseModel):
-    """Only the fields given change (PATCH)."""
+    """Only the fields given change (PATCH). As in JSON merge patch (RFC 7396), an explicit
+    ``null`` resets a field to its default: ``"likes": null`` empties the list."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -50,7 +51,12 @@ async def put(user_id: str, body: ProfileIn) -> Profile:
 
 
 async def patch(user_id: str, body: ProfilePatch) -> Profile | None:
-    changes = body.model_dump(exclude_unset=True)
+    changes = {
+        name: Profile.model_fields[name].get_default(call_default_factory=True)
+        if value is None
+        else value
+        for name, value in body.model_dump(exclude_unset=True).items()
+    }
     missing = False
 
     def apply(value: dict | None) -> dict | None:

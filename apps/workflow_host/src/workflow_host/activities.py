@@ -157,8 +157,7 @@ def _invoke(method: str, path: str, traceparent: str | None, **kwargs: Any) -> h
     """Service invocation of agent-shell through our own sidecar (never directly)."""
     s = get_settings()
     headers = {"traceparent": traceparent} if traceparent else {}
-    if s.dapr_api_token:
-        headers["dapr-api-token"] = s.dapr_api_token
+    headers.update(s.sidecar_headers)
     url = f"{s.dapr_http_url}/v1.0/invoke/{s.agent_app_id}/method/{path}"
     with httpx.Client(timeout=s.recommend_timeout_s) as http:
         return http.request(method, url, headers=headers, **kwargs)

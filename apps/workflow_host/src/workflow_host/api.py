@@ -6,13 +6,13 @@ import logging
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from snacktopus_core.models import Id, OrderRequest
 from snacktopus_core.telemetry import current_traceparent
 
-from workflow_host import approvals, store
+from workflow_host import approvals, auth, store
 from workflow_host.runs import ApprovalDecision, RunRecord, RunStatus
 from workflow_host.settings import get_settings
 from workflow_host.workflow import WORKFLOW_NAME, Faults, WorkflowInput
@@ -191,14 +191,40 @@ def decide(order_id: str, decision: ApprovalDecision) -> DecisionAccepted:
     )
 
 
+def authenticated(approver: str, authorization: str | None) -> None:
+    """401 without a bearer token, 403 when it is not ``approver``'s, 503 when the secret
+    store cannot be read: checked before anything about the order is revealed."""
+    try:
+        auth.authenticate(approver, auth.bearer(authorization))
+    except auth.NotAuthenticated as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    except auth.Forbidden as exc:
+        raise HTTPException(403, str(exc)) from exc
+    except auth.SecretStoreUnavailable as exc:
+        raise unavailable(exc) from exc
+
+
 @router.post(
     "/orders/{order_id}/decision",
     status_code=202,
     response_model=DecisionAccepted,
-    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    responses={
+        401: {"model": Problem},
+        403: {"model": Problem},
+        404: {"model": Problem},
+        409: {"model": Problem},
+    },
     summary="Approve or reject an order waiting for a human (the humanApproval event).",
 )
-def post_decision(order_id: Id, decision: ApprovalDecision) -> DecisionAccepted:
+def post_decision(
+    order_id: Id,
+    decision: ApprovalDecision,
+    authorization: Annotated[
+        str | None,
+        Header(description="`Bearer <token>`: the approver's token (secret `approver-<name>`)."),
+    ] = None,
+) -> DecisionAccepted:
+    authenticated(decision.approver, authorization)
     return decide(order_id, decision)
 
 

@@ -2,14 +2,17 @@
 
     snacktopus-approve pending                  orders waiting for a human
     snacktopus-approve show ORDER_ID            one run, step by step
-    snacktopus-approve approve ORDER_ID [--approver NAME] [--comment TEXT]
-    snacktopus-approve reject ORDER_ID --reason TEXT [--approver NAME]
-    snacktopus-approve expire ORDER_ID          force the timeout path (compensates)
+    snacktopus-approve approve ORDER_ID [--approver NAME] [--comment TEXT] [--token T]
+    snacktopus-approve reject ORDER_ID --reason TEXT [--approver NAME] [--token T]
+    snacktopus-approve expire ORDER_ID [--token T]  force the timeout path (compensates)
     snacktopus-approve watch ORDER_ID           follow a run until it ends
 
 It talks to workflow-host's sidecar (``--dapr-grpc-port``/``--dapr-http-port``, defaulting
-to the local stack's ports from ``.env``). Exit codes: 0 done; 3 unknown order; 4 the order
-is not waiting or already decided; 5 the sidecar is unreachable; 2 bad usage.
+to the local stack's ports from ``.env``), with ``DAPR_API_TOKEN`` (the local stack's own
+token when unset). Deciding needs the approver's token (``--token`` or
+``SNACKTOPUS_APPROVER_TOKEN``), checked against the secret store like the HTTP API does.
+Exit codes: 0 done; 3 unknown order; 4 the order is not waiting or already decided; 5 the
+sidecar is unreachable; 6 not authenticated as that approver; 2 bad usage.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 from snacktopus_core.settings import StackSettings
 
-EXIT_UNKNOWN, EXIT_NOT_WAITING, EXIT_UNREACHABLE = 3, 4, 5
+EXIT_UNKNOWN, EXIT_NOT_WAITING, EXIT_UNREACHABLE, EXIT_DENIED = 3, 4, 5, 6
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)
 # Piped output (scripts, tests) gets full-width rows instead of rich's 80-column default.
@@ -52,6 +55,7 @@ def main(
     # The SDK's clients read these at construction; set them before any client exists.
     dapr_settings.DAPR_GRPC_PORT = grpc
     dapr_settings.DAPR_HTTP_PORT = http
+    dapr_settings.DAPR_API_TOKEN = dapr_settings.DAPR_API_TOKEN or stack.local_dapr_api_token()
     url = f"http://127.0.0.1:{http}/v1.0/healthz/outbound"
     try:
         ok = httpx.get(url, timeout=3).is_success
@@ -75,10 +79,28 @@ def _run(order_id: str):
     return run
 
 
-def _decide(order_id: str, decision: str, approver: str, comment: str | None) -> None:
-    from workflow_host import approvals
+Token = Annotated[
+    str,
+    typer.Option(
+        envvar="SNACKTOPUS_APPROVER_TOKEN",
+        help="Your approver token (secret approver-<name>).",
+        show_default=False,
+    ),
+]
+
+
+def _decide(order_id: str, decision: str, approver: str, comment: str | None, token: str) -> None:
+    from workflow_host import approvals, auth
     from workflow_host.runs import ApprovalDecision
 
+    try:
+        auth.authenticate(approver, token)
+    except auth.Forbidden as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_DENIED) from exc
+    except auth.SecretStoreUnavailable as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_UNREACHABLE) from exc
     try:
         approvals.decide(
             order_id, ApprovalDecision(decision=decision, approver=approver, comment=comment)
@@ -155,27 +177,33 @@ def show(order_id: str) -> None:
 @app.command()
 def approve(
     order_id: str,
+    token: Token,
     approver: Annotated[str, typer.Option(help="Who approves.")] = getpass.getuser(),
     comment: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Approve an order waiting for a human."""
-    _decide(order_id, "approve", approver, comment)
+    _decide(order_id, "approve", approver, comment, token)
 
 
 @app.command()
 def reject(
     order_id: str,
+    token: Token,
     reason: Annotated[str, typer.Option(help="Why (recorded and published).")],
     approver: Annotated[str, typer.Option()] = getpass.getuser(),
 ) -> None:
     """Reject an order: it compensates and ends rejected."""
-    _decide(order_id, "reject", approver, reason)
+    _decide(order_id, "reject", approver, reason, token)
 
 
 @app.command()
-def expire(order_id: str, approver: Annotated[str, typer.Option()] = getpass.getuser()) -> None:
+def expire(
+    order_id: str,
+    token: Token,
+    approver: Annotated[str, typer.Option()] = getpass.getuser(),
+) -> None:
     """Force the timeout path now (drills): the order compensates and ends timed_out."""
-    _decide(order_id, "expire", approver, "expired from the CLI")
+    _decide(order_id, "expire", approver, "expired from the CLI", token)
 
 
 @app.command()

@@ -28,6 +28,10 @@ class WorkflowSettings(AppSettings):
     # Steps that call agent-shell wait out its restart (~15 s) rather than fail the order.
     invoke_max_attempts: int = Field(default=7, ge=1, le=20)
     recommend_timeout_s: float = Field(default=90.0, gt=0, le=600)
+    secret_store: str = Field(
+        default="snack-secrets",
+        description="Secret store holding approver tokens as `approver-<name>` (scoped to us).",
+    )
     blocked_skus: list[str] = Field(default=[], description="SKUs never to order (comma list).")
     # Fault injection, for tests and drills only: lets an order's input name branches or
     # undo steps that must fail. Off by default; refused in the order input when off.

@@ -9,10 +9,11 @@ message naming the variable, never later in a request.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -32,7 +33,17 @@ class AppSettings(BaseSettings):
     # names here make them visible to our own code (readiness checks, httpx calls).
     dapr_http_port: int = _port(3500, "This app's daprd HTTP port (DAPR_HTTP_PORT).")
     dapr_grpc_port: int = _port(50001, "This app's daprd gRPC port (DAPR_GRPC_PORT).")
-    dapr_api_token: str | None = Field(default=None, repr=False)
+    dapr_api_token: str | None = Field(
+        default=None,
+        repr=False,
+        description="Token this app sends to its sidecar (DAPR_API_TOKEN); set on both.",
+    )
+    app_api_token: str | None = Field(
+        default=None,
+        repr=False,
+        description="Token the sidecar sends to this app (APP_API_TOKEN); when set, routes "
+        "meant only for the sidecar refuse calls without it.",
+    )
     app_host: str = "127.0.0.1"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     zipkin_endpoint: str = "http://127.0.0.1:9411/api/v2/spans"
@@ -43,6 +54,11 @@ class AppSettings(BaseSettings):
     @property
     def dapr_http_url(self) -> str:
         return f"http://{self.dapr_host}:{self.dapr_http_port}"
+
+    @property
+    def sidecar_headers(self) -> dict[str, str]:
+        """Headers for our own HTTP calls to the sidecar (the SDK adds the token itself)."""
+        return {"dapr-api-token": self.dapr_api_token} if self.dapr_api_token else {}
 
 
 class StackSettings(BaseSettings):
@@ -99,6 +115,53 @@ class StackSettings(BaseSettings):
                     raise ValueError(f"{name} and {seen[value]} both use port {value}")
                 seen[value] = name
         return self
+
+    approvers: list[str] = Field(
+        default=["alice", "bob", "carol", "dave", "erin", "frank", "gina", "olga"],
+        description="Approvers the local stack issues tokens for (secret approver-<name>).",
+    )
+
+    @field_validator("approvers", mode="before")
+    @classmethod
+    def _split_approvers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def tokens_file(self) -> Path:
+        """The local stack's Dapr API and app API tokens (0600, made by ``make up``)."""
+        return self.run_dir / "tokens.json"
+
+    @property
+    def secrets_file(self) -> Path:
+        """The local secret store's file (approver tokens; 0600, made by ``make up``)."""
+        return self.run_dir / "secrets.json"
+
+    def local_tokens(self) -> dict[str, str]:
+        try:
+            return json.loads(self.tokens_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def local_dapr_api_token(self) -> str | None:
+        """The token the local stack's sidecars require, for tools run beside it."""
+        return self.local_tokens().get("dapr_api_token")
+
+    def sidecar_headers(self) -> dict[str, str]:
+        token = self.local_dapr_api_token()
+        return {"dapr-api-token": token} if token else {}
+
+    def approver_auth(self, approver: str) -> dict[str, str]:
+        """``Authorization`` for a local approver (demo, drills, tests)."""
+        token = self.approver_token(approver)
+        return {"authorization": f"Bearer {token}"} if token else {}
+
+    def approver_token(self, approver: str) -> str | None:
+        try:
+            return json.loads(self.secrets_file.read_text()).get(f"approver-{approver}")
+        except (OSError, ValueError):
+            return None
 
     @property
     def redis_host(self) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import time
+from collections.abc import Callable
 
 import httpx
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
@@ -49,9 +51,8 @@ def ops_router(service: str, settings: AppSettings, required_components: set[str
         responses={503: {"model": Readiness}},
     )
     async def readyz() -> Response:
-        headers = {"dapr-api-token": settings.dapr_api_token} if settings.dapr_api_token else {}
         try:
-            async with httpx.AsyncClient(timeout=2.0, headers=headers) as client:
+            async with httpx.AsyncClient(timeout=2.0, headers=settings.sidecar_headers) as client:
                 meta = (await client.get(f"{settings.dapr_http_url}/v1.0/metadata")).json()
         except (httpx.HTTPError, ValueError) as exc:
             body = Readiness(
@@ -74,6 +75,25 @@ def ops_router(service: str, settings: AppSettings, required_components: set[str
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def sidecar_only(settings: AppSettings) -> Callable[[Request], None]:
+    """A route dependency for routes only this app's sidecar may call (service invocation,
+    pub/sub delivery): with ``APP_API_TOKEN`` set, daprd sends it as ``dapr-api-token`` and
+    a call without it (someone reaching the app port directly) gets 401."""
+
+    def check(request: Request) -> None:
+        expected = settings.app_api_token
+        if not expected:
+            return
+        given = request.headers.get("dapr-api-token", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise HTTPException(
+                status_code=401,
+                detail="this route is for the Dapr sidecar only: missing or wrong app API token",
+            )
+
+    return check
 
 
 def instrument(app: FastAPI, service: str, tracer: trace.Tracer) -> None:

@@ -1,0 +1,55 @@
+"""Approver authentication: a bearer token checked against the Dapr secret store.
+
+Each approver has a secret ``approver-<name>`` in the ``snack-secrets`` store, which only
+workflow-host may read (component ``scopes``). A decision is accepted only when its
+``approver`` names the owner of the token that came with it, so the run records who really
+decided. Tokens are compared in constant time and never logged, traced or echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+
+from workflow_host import store
+from workflow_host.settings import get_settings
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+class NotAuthenticated(Exception):
+    """No usable credential was given (HTTP 401, CLI exit 6)."""
+
+
+class Forbidden(Exception):
+    """A credential was given but it does not belong to this approver (HTTP 403, exit 6)."""
+
+
+class SecretStoreUnavailable(Exception):
+    """The secret store could not be read (HTTP 503, CLI exit 5)."""
+
+
+def bearer(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, or :class:`NotAuthenticated`."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("approvers authenticate: send 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+def authenticate(approver: str, token: str) -> None:
+    """Returns when ``token`` is ``approver``'s; raises :class:`Forbidden` otherwise."""
+    name = approver.strip().lower()
+    if not _NAME.fullmatch(name):
+        raise Forbidden(f"'{approver}' is not a known approver")
+    key = f"approver-{name}"
+    try:
+        secret = store.client().get_secret(get_settings().secret_store, key).secret
+    except Exception as exc:  # grpc errors carry the reason in their text
+        text = str(exc)
+        if "not found" in text.lower() or "NotFound" in text:
+            raise Forbidden(f"'{approver}' is not a known approver") from exc
+        raise SecretStoreUnavailable(f"secret store unavailable: {text[:200]}") from exc
+    expected = secret.get(key, "")
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Forbidden(f"this token does not belong to approver '{approver}'")
