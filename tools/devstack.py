@@ -38,6 +38,9 @@ console = Console(stderr=True, highlight=False)
 
 # The test profile's app settings (`make up-test`, the test session, drills): seconds, not
 # hours. A value already in the caller's environment wins over these defaults.
+FIRST_TIER = 20  # Redis, Zipkin, Ollama, placement, scheduler start with supervisord
+SIDECAR_TIER = 30  # daprd + apps (priority 30/40: supervisord stops apps before sidecars)
+
 TEST_PROFILE_ENV_DEFAULTS = {
     "APPROVAL_TIMEOUT_S": "6",
     # Catalog prices are real: a 4-person order costs a few dollars, a 60-person one ~$40.
@@ -374,7 +377,10 @@ class Stack:
                 "command=" + " ".join(shlex.quote(c).replace("%", "%%") for c in p.command),
                 f"directory={ROOT}",
                 f"priority={p.priority}",
-                "autostart=true",
+                # Only the first tier starts with supervisord; `up` starts each later tier
+                # once the one before answers (a sidecar that meets a Redis still loading
+                # its AOF exits fatally).
+                f"autostart={'true' if p.priority <= FIRST_TIER else 'false'}",
                 "autorestart=unexpected",
                 "startsecs=1",
                 "startretries=3",
@@ -441,14 +447,25 @@ class Stack:
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.conf)], check=True
         )
         start = time.monotonic()
-        pending = {p.name: p for p in programs}
+        # Sidecars and apps start together: a daprd with --app-port is healthy only once its
+        # app listens, and the app waits for its sidecar.
+        tier_of = lambda p: min(p.priority, SIDECAR_TIER)  # noqa: E731
+        for tier in sorted({tier_of(p) for p in programs}):
+            group = [p for p in programs if tier_of(p) == tier]
+            if tier > FIRST_TIER:
+                self.ctl("start", *(p.name for p in group), check=False)
+            self._wait_ready(group, start, timeout)
+        console.print(f"[bold green]stack ready[/] in {time.monotonic() - start:.1f} s")
+
+    def _wait_ready(self, group: list[Program], start: float, timeout: float) -> None:
+        pending = {p.name: p for p in group}
         while pending:
             for name, p in list(pending.items()):
                 if p.check():
                     console.print(f"  [green]ready[/] {name:<16} {time.monotonic() - start:5.1f} s")
                     del pending[name]
             if not pending:
-                break
+                return
             if time.monotonic() - start > timeout:
                 for name in pending:
                     console.print(f"[red]not ready after {timeout:.0f} s:[/] {name}")
@@ -457,13 +474,13 @@ class Stack:
                 raise SystemExit(f"stack did not become ready: {', '.join(pending)}")
             status = self.ctl("status", check=False).stdout
             for name in pending:
-                if re.search(rf"^{re.escape(name)}\s+(FATAL|EXITED|BACKOFF)", status, re.M):
+                # FATAL: supervisord gave up restarting it (EXITED/BACKOFF may still recover).
+                if re.search(rf"^{re.escape(name)}\s+FATAL", status, re.M):
                     console.print(f"[red]{name} failed to start[/]")
                     console.print(self.tail(name, 40))
                     self.down()
                     raise SystemExit(f"{name} failed to start (log {self.logs / name}.log)")
             time.sleep(0.5)
-        console.print(f"[bold green]stack ready[/] in {time.monotonic() - start:.1f} s")
 
     def down(self) -> None:
         pid = self.supervisord_pid()
