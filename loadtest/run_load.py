@@ -1,0 +1,323 @@
+"""``make load``: the Locust scenario against the local stack, bounded, with the approver
+loop, a resource sampler, and the end-of-run checks; results in one folder.
+
+    .venv/bin/python loadtest/run_load.py [--users 6] [--spawn-rate 1] [--duration 180]
+
+Bounds: at most 20 users, 5 spawned per second, 600 s; every target is 127.0.0.1. Reuses a
+running *test*-profile stack (its event-probe sidecar lets the events be checked) or
+starts one and stops it after.
+
+Writes ``loadtest/results/load-<date>/``: ``locust_*.csv`` (Locust's own latency
+percentiles per request kind and failures), ``samples.csv`` (CPU % and RSS of every
+process of the stack, children included, and Redis memory and ops/s, every 2 s),
+``runs.csv`` (each started run: status, end-to-end seconds, event seen), ``summary.json``
+and ``chart.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from snacktopus_core.settings import StackSettings  # noqa: E402
+
+from tools.devstack import Stack  # noqa: E402
+
+TERMINAL = {"completed", "blocked", "rejected", "timed_out", "failed"}
+VENV = ROOT / ".venv" / "bin"
+
+
+def pct(values: list[float], p: float) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return round(ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))], 2)
+
+
+class Sampler(threading.Thread):
+    """CPU and RSS of each supervised program (with its children: Ollama's runner), and
+    Redis' memory and ops/s, every ``every`` seconds until stopped."""
+
+    def __init__(self, stack: Stack, out: Path, every: float = 2.0) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.out, self.every = stack, out, every
+        self.stop = threading.Event()
+        self.rows: list[dict[str, Any]] = []
+        self.redis = redis.Redis(port=stack.s.redis_port)
+
+    def run(self) -> None:
+        procs: dict[str, psutil.Process] = {}
+        t0 = time.monotonic()
+        while not self.stop.is_set():
+            for name, pid in self.stack.supervisor_pids().items():
+                if name not in procs or procs[name].pid != pid:
+                    try:
+                        procs[name] = psutil.Process(pid)
+                        procs[name].cpu_percent()
+                    except psutil.Error:
+                        continue
+            self.stop.wait(self.every)
+            t = round(time.monotonic() - t0, 1)
+            for name, p in procs.items():
+                try:
+                    family = [p, *p.children(recursive=True)]
+                    cpu = sum(c.cpu_percent() for c in family)
+                    rss = sum(c.memory_info().rss for c in family) / 2**20
+                except psutil.Error:
+                    continue
+                self.rows.append({"t": t, "process": name, "cpu_pct": cpu, "rss_mb": round(rss)})
+            try:
+                info = self.redis.info()
+                self.rows.append(
+                    {
+                        "t": t,
+                        "process": "redis-info",
+                        "cpu_pct": None,
+                        "rss_mb": round(info["used_memory"] / 2**20, 1),
+                        "ops_per_s": info["instantaneous_ops_per_sec"],
+                    }
+                )
+            except redis.RedisError:
+                pass
+        with (self.out / "samples.csv").open("w", newline="") as f:
+            w = csv.DictWriter(f, ["t", "process", "cpu_pct", "rss_mb", "ops_per_s"])
+            w.writeheader()
+            w.writerows(self.rows)
+
+
+def settle(http: httpx.Client, stack: Stack, ids: list[str], timeout: float) -> dict[str, dict]:
+    wf = f"http://127.0.0.1:{stack.s.workflow_app_port}"
+    runs: dict[str, dict] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(runs) < len(ids):
+        for oid in ids:
+            if oid in runs:
+                continue
+            r = http.get(f"{wf}/orders/{oid}")
+            run = r.json().get("run") if r.status_code == 200 else None
+            if run and run["status"] in TERMINAL:
+                runs[oid] = run
+        time.sleep(1)
+    return runs
+
+
+def events_by_order(stack: Stack) -> dict[str, list[dict]]:
+    probe = f"http://127.0.0.1:{stack.s.probe_app_port}/events"
+    found: dict[str, list[dict]] = defaultdict(list)
+    for topic in ("order.completed", "order.compensated", "order.alert"):
+        for e in httpx.get(probe, params={"topic": topic}, timeout=30).json():
+            data = e["cloudevent"].get("data") or {}
+            if isinstance(data, dict) and "order_id" in data:
+                found[data["order_id"]].append({"topic": topic, **data})
+    return found
+
+
+def agrees(run: dict, events: list[dict]) -> bool:
+    """The terminal status in the state store and the events say the same thing."""
+    if run["status"] == "completed":
+        return any(e["topic"] == "order.completed" for e in events)
+    return any(
+        e["topic"] in {"order.compensated", "order.alert"}
+        and e.get("status", run["status"]) == run["status"]
+        for e in events
+    )
+
+
+def locust_stats(out: Path) -> list[dict[str, Any]]:
+    rows = []
+    with (out / "locust_stats.csv").open() as f:
+        for r in csv.DictReader(f):
+            rows.append(
+                {
+                    "name": r["Name"],
+                    "requests": int(r["Request Count"]),
+                    "failures": int(r["Failure Count"]),
+                    "p50_ms": float(r["50%"] or 0),
+                    "p95_ms": float(r["95%"] or 0),
+                    "p99_ms": float(r["99%"] or 0),
+                    "rps": round(float(r["Requests/s"]), 3),
+                }
+            )
+    return rows
+
+
+def chart(out: Path, samples: list[dict], by_status: dict[str, list[float]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    series: dict[str, list[tuple[float, dict]]] = defaultdict(list)
+    for s in samples:
+        series[s["process"]].append((s["t"], s))
+    for name, points in sorted(series.items()):
+        ts = [t for t, _ in points]
+        if name == "redis-info":
+            axes[1][0].plot(ts, [p["ops_per_s"] for _, p in points], label="Redis ops/s")
+            continue
+        axes[0][0].plot(ts, [p["cpu_pct"] for _, p in points], label=name)
+        axes[0][1].plot(ts, [p["rss_mb"] for _, p in points], label=name)
+    axes[0][0].set(title="CPU % per process", xlabel="s")
+    axes[0][1].set(title="RSS MiB per process (children included)", xlabel="s")
+    axes[1][0].set(title="Redis ops/s", xlabel="s")
+    for ax in (axes[0][0], axes[0][1], axes[1][0]):
+        ax.legend(fontsize=7)
+    labels = sorted(by_status)
+    axes[1][1].boxplot([by_status[k] for k in labels], tick_labels=labels)
+    axes[1][1].set(title="end-to-end run seconds by terminal status")
+    fig.tight_layout()
+    fig.savefig(out / "chart.png", dpi=80)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=6)
+    parser.add_argument("--spawn-rate", type=float, default=1.0)
+    parser.add_argument("--duration", type=int, default=180, help="seconds of load")
+    args = parser.parse_args()
+    if not 1 <= args.users <= 20:
+        parser.error("--users must be 1..20")
+    if not 0 < args.spawn_rate <= 5:
+        parser.error("--spawn-rate must be in (0, 5]")
+    if not 10 <= args.duration <= 600:
+        parser.error("--duration must be 10..600 s")
+
+    stack = Stack(StackSettings())
+    started = False
+    if stack.supervisord_pid() is None:
+        stack.up("test", True, timeout=300)
+        started = True
+    elif stack.profile() != "test":
+        print(f"a '{stack.profile()}' stack is running; load needs the test profile: make down")
+        return 2
+    out = ROOT / "loadtest" / "results" / f"load-{datetime.now(UTC):%Y%m%d-%H%M}"
+    out.mkdir(parents=True, exist_ok=True)
+    until = out / ".stop-approver"
+    until.unlink(missing_ok=True)
+    (out / "started.txt").write_text("")
+    sampler = Sampler(stack, out)
+    approver = subprocess.Popen(
+        [str(VENV / "python"), str(ROOT / "loadtest" / "approver.py"), "--until", str(until)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    http = httpx.Client(timeout=30)
+    try:
+        sampler.start()
+        t0 = time.monotonic()
+        print(f"locust: {args.users} users, {args.spawn_rate}/s, {args.duration} s -> {out}")
+        subprocess.run(
+            [
+                str(VENV / "locust"),
+                "-f",
+                str(ROOT / "loadtest" / "locustfile.py"),
+                "--headless",
+                "--users",
+                str(args.users),
+                "--spawn-rate",
+                str(args.spawn_rate),
+                "--run-time",
+                f"{args.duration}s",
+                "--csv",
+                str(out / "locust"),
+                "--only-summary",
+                "--stop-timeout",
+                "120",
+            ],
+            env={**os.environ, "LOAD_OUT": str(out)},
+            check=False,
+        )
+        ids = [x for x in (out / "started.txt").read_text().split() if x]
+        print(f"load over after {time.monotonic() - t0:.0f} s; {len(ids)} runs to settle")
+        runs = settle(http, stack, ids, timeout=300)
+        wall = time.monotonic() - t0
+    finally:
+        until.touch()
+        approver_out = approver.communicate(timeout=30)[0].strip()
+        sampler.stop.set()
+        sampler.join()
+
+    events = events_by_order(stack) if stack.supervisord_pid() else {}
+    by_status: dict[str, list[float]] = defaultdict(list)
+    disagree = []
+    with (out / "runs.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["order_id", "kind", "status", "e2e_s", "event_agrees"])
+        for oid in ids:
+            run = runs.get(oid)
+            if run is None:
+                w.writerow([oid, oid.split("-")[1], "LOST", "", ""])
+                continue
+            e2e = (
+                datetime.fromisoformat(run["finished_at"])
+                - datetime.fromisoformat(run["started_at"])
+            ).total_seconds()
+            ok = agrees(run, events.get(oid, []))
+            if not ok:
+                disagree.append(oid)
+            by_status[run["status"]].append(e2e)
+            w.writerow([oid, oid.split("-")[1], run["status"], round(e2e, 2), ok])
+    if started:
+        stack.down()
+    stats = locust_stats(out)
+    summary = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "params": vars(args),
+        "wall_s": round(wall, 1),
+        "requests": stats,
+        "failed_requests": sum(r["failures"] for r in stats if r["name"] == "Aggregated"),
+        "runs_started": len(ids),
+        "runs_terminal": len(runs),
+        "runs_lost": [oid for oid in ids if oid not in runs],
+        "runs_event_disagrees": disagree,
+        "runs_per_s": round(len(runs) / wall, 3),
+        "e2e_by_status": {
+            k: {"n": len(v), "p50_s": pct(v, 50), "p95_s": pct(v, 95), "max_s": pct(v, 100)}
+            for k, v in sorted(by_status.items())
+        },
+        "approver": approver_out,
+        "peak_rss_mb": {
+            name: max(s["rss_mb"] for s in sampler.rows if s["process"] == name)
+            for name in {s["process"] for s in sampler.rows}
+        },
+        "mean_cpu_pct": {
+            name: round(
+                sum(s["cpu_pct"] for s in sampler.rows if s["process"] == name)
+                / max(1, sum(1 for s in sampler.rows if s["process"] == name)),
+                1,
+            )
+            for name in {s["process"] for s in sampler.rows if s["process"] != "redis-info"}
+        },
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    chart(out, sampler.rows, by_status)
+    print(json.dumps({k: summary[k] for k in ("requests", "e2e_by_status")}, indent=1))
+    print(
+        f"runs started {len(ids)}, terminal {len(runs)}, lost {len(summary['runs_lost'])}, "
+        f"events disagree {len(disagree)}, failed requests {summary['failed_requests']}; "
+        f"results in {out.relative_to(ROOT)}"
+    )
+    ok = not summary["runs_lost"] and not disagree and summary["failed_requests"] == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The two app images, proven to run (``make images`` builds them; this builds them too,
+from Docker's layer cache when nothing changed). Each starts as its non-root user on
+Python 3.13, carries no test or dev package, and answers ``/healthz`` and ``/metrics``
+when started beside the local stack with a ``daprd`` of its own (host network).
+
+With no Docker engine answering, these tests are reported as not run, with the reason."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+TAG = "0.1.0"
+IMAGES = {
+    # image: (app port env, app port, daprd http, daprd grpc, daprd internal grpc, metrics)
+    "agent-shell": ("AGENT_APP_PORT", 8091, 3591, 50091, 50092, 9191),
+    "workflow-host": ("WORKFLOW_APP_PORT", 8092, 3592, 50093, 50094, 9192),
+}
+DEV_PACKAGES = ["pytest", "ruff", "locust", "schemathesis", "kubernetes", "hypothesis"]
+
+
+def _engine() -> str | None:
+    if shutil.which("docker") is None:
+        return "no docker client on PATH"
+    r = subprocess.run(
+        ["docker", "info", "-f", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30
+    )
+    return None if r.returncode == 0 else f"no Docker engine answers: {r.stderr.strip()[:200]}"
+
+
+@pytest.fixture(scope="module")
+def built() -> dict[str, str]:
+    if reason := _engine():
+        pytest.skip(f"images not tested: {reason} (run ../shared/env/docker-engine)")
+    r = subprocess.run(
+        [str(ROOT / "runtime" / "images" / "build.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return {name: f"snacktopus/{name}:{TAG}" for name in IMAGES}
+
+
+def docker_sh(image: str, script: str) -> str:
+    r = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_image_runs_as_non_root_on_python_313_without_dev_packages(built, name):
+    image = built[name]
+    user = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{.Config.User}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert user == "10001:10001"
+    out = docker_sh(image, "id -u; python3 -c 'import sys; print(sys.version_info[:2])'")
+    uid, version = out.split("\n")[:2]
+    assert uid == "10001" and version == "(3, 13)"
+    found = docker_sh(
+        image,
+        "python3 -c 'import importlib.util as u, sys; "
+        f'print(" ".join(m for m in {DEV_PACKAGES!r} if u.find_spec(m)))\'',
+    )
+    assert found.strip() == "", f"dev packages in {image}: {found}"
+    labels = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{json .Config.Labels}}", image],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "org.opencontainers.image.title" in labels and "image.version" in labels
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_image_answers_beside_the_stack_with_its_own_sidecar(built, stack, name):
+    port_env, port, http_port, grpc, internal, metrics = IMAGES[name]
+    s = stack.settings
+    token = s.local_dapr_api_token()
+    bin_dir = s.cache_dir / "bin"
+    # Its own daprd, under an app id of its own (so it takes no work from the stack's app).
+    daprd = subprocess.Popen(
+        [
+            str(bin_dir / "daprd"),
+            "--app-id",
+            f"image-{name}",
+            "--dapr-http-port",
+            str(http_port),
+            "--dapr-grpc-port",
+            str(grpc),
+            "--dapr-internal-grpc-port",
+            str(internal),
+            "--metrics-port",
+            str(metrics),
+            "--resources-path",
+            str(stack.stack.run / "components"),
+            "--config",
+            str(stack.stack.run / "config.yaml"),
+            "--placement-host-address",
+            f"localhost:{s.placement_port}",
+            "--scheduler-host-address",
+            f"localhost:{s.scheduler_port}",
+            "--app-port",
+            str(port),
+            "--app-protocol",
+            "http",
+            "--dapr-listen-addresses",
+            "127.0.0.1",
+        ],
+        env={"DAPR_API_TOKEN": token or "", "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    name_c = f"snacktopus-image-test-{name}"
+    subprocess.run(["docker", "rm", "-f", name_c], capture_output=True)
+    try:
+        subprocess.run(
+            [
+                "docker",
+                "run",
+                "-d",
+                "--name",
+                name_c,
+                "--network",
+                "host",
+                "-e",
+                f"{port_env}={port}",
+                "-e",
+                "APP_HOST=127.0.0.1",
+                "-e",
+                f"DAPR_HTTP_PORT={http_port}",
+                "-e",
+                f"DAPR_GRPC_PORT={grpc}",
+                "-e",
+                f"DAPR_API_TOKEN={token}",
+                "-e",
+                f"ZIPKIN_ENDPOINT=http://127.0.0.1:{s.zipkin_port}/api/v2/spans",
+                built[name],
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{base}/healthz", timeout=2).json()["service"] == name
+            except (httpx.HTTPError, ValueError, KeyError):
+                return False
+
+        wait_until(healthy, 90, 0.5)
+        metrics_text = httpx.get(f"{base}/metrics", timeout=5).text
+        assert "snacktopus_http_request_seconds" in metrics_text
+        ready = httpx.get(f"{base}/readyz", timeout=5).json()
+        assert ready["sidecar"] is True, ready  # reached its own daprd, with the API token
+        running_as = subprocess.run(
+            ["docker", "top", name_c, "-o", "uid,cmd"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "10001" in running_as and name in running_as
+    finally:
+        # Shown by pytest when the test fails.
+        print(subprocess.run(["docker", "logs", name_c], capture_output=True, text=True).stderr)
+        subprocess.run(["docker", "rm", "-f", name_c], capture_output=True)
+        daprd.terminate()
+        try:
+            daprd.wait(15)
+        except subprocess.TimeoutExpired:
+            daprd.kill()
