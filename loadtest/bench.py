@@ -91,14 +91,19 @@ class Bench:
         base = f"{self.sidecars[kind]}/v1.0/workflows/dapr"
         iid = f"bench-{kind}-{uuid.uuid4().hex[:12]}"
         if kind == "snacktopus":
-            body = {**body, "order_id": iid}
+            body = {**body, "order_id": iid, "user_id": "bench-user"}
         t = time.perf_counter()
         self.http.post(f"{base}/{kind}/start", params={"instanceID": iid}, json=body)
         while True:
             state = self.http.get(f"{base}/{iid}").json()
             status = state.get("runtimeStatus")
             if status == "COMPLETED":
-                return (time.perf_counter() - t) * 1000
+                elapsed = (time.perf_counter() - t) * 1000
+                output = json.loads(state["properties"].get("dapr.workflow.output") or "null")
+                # A run that refused its input also "completes": count only real orders.
+                if kind == "snacktopus" and (output or {}).get("status") != "completed":
+                    raise RuntimeError(f"{iid} ended {output}")
+                return elapsed
             if status in {"FAILED", "TERMINATED"}:
                 raise RuntimeError(f"{kind} {iid} ended {status}: {state}")
             time.sleep(0.02)

@@ -85,7 +85,9 @@ def _order() -> tuple[str, dict]:
 
 class Shopper(HttpUser):
     host = SETTINGS.workflow_url
-    wait_time = between(1, 3)
+    # ~0.25 orders/s for 3 shoppers: under what one CPU-bound SmolLM2 (2 parallel answers)
+    # sustains, so the run measures steady state rather than an ever-growing queue.
+    wait_time = between(8, 16)
     weight = 3
 
     @task
@@ -117,7 +119,7 @@ class Shopper(HttpUser):
 
 class Asker(HttpUser):
     host = SETTINGS.agent_url
-    wait_time = between(2, 5)
+    wait_time = between(10, 20)
     weight = 1
 
     @task

@@ -64,6 +64,9 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         procs: dict[str, psutil.Process] = {}
+        # Process objects are kept between samples: cpu_percent() measures since the last
+        # call on the same object (a new object reads 0.0), children included.
+        known: dict[int, psutil.Process] = {}
         t0 = time.monotonic()
         while not self.stop.is_set():
             for name, pid in self.stack.supervisor_pids().items():
@@ -77,7 +80,7 @@ class Sampler(threading.Thread):
             t = round(time.monotonic() - t0, 1)
             for name, p in procs.items():
                 try:
-                    family = [p, *p.children(recursive=True)]
+                    family = [known.setdefault(c.pid, c) for c in (p, *p.children(recursive=True))]
                     cpu = sum(c.cpu_percent() for c in family)
                     rss = sum(c.memory_info().rss for c in family) / 2**20
                 except psutil.Error:
@@ -223,7 +226,10 @@ def main() -> int:
     try:
         sampler.start()
         t0 = time.monotonic()
-        print(f"locust: {args.users} users, {args.spawn_rate}/s, {args.duration} s -> {out}")
+        print(
+            f"locust: {args.users} users, {args.spawn_rate}/s, {args.duration} s -> {out}",
+            flush=True,
+        )
         subprocess.run(
             [
                 str(VENV / "locust"),
@@ -246,8 +252,10 @@ def main() -> int:
             check=False,
         )
         ids = [x for x in (out / "started.txt").read_text().split() if x]
-        print(f"load over after {time.monotonic() - t0:.0f} s; {len(ids)} runs to settle")
-        runs = settle(http, stack, ids, timeout=300)
+        print(
+            f"load over after {time.monotonic() - t0:.0f} s; {len(ids)} runs to settle", flush=True
+        )
+        runs = settle(http, stack, ids, timeout=min(900, 120 + 6 * len(ids)))
         wall = time.monotonic() - t0
     finally:
         until.touch()

@@ -225,8 +225,8 @@ def test_ask_with_ollama_stopped_answers_degraded_in_bounded_time(http, stack, u
         assert out["degraded"] is True and out["model"] is None
         assert out["basket"]["lines"], "the tools still answer"
         assert elapsed < 30 + 10, f"took {elapsed:.1f} s (LLM_TIMEOUT_S=30)"
-        r = http.post(
-            f"{stack.url('agent')}/recommend",
+        r = http.post(  # as workflow-host calls it: service invocation through the sidecars
+            f"{stack.url('workflow-dapr')}/v1.0/invoke/agent-shell/method/recommend",
             json={
                 "order_id": new_id("o"),
                 "user_id": user,
@@ -248,6 +248,7 @@ def _converse_ok(stack) -> bool:
         r = httpx.post(
             f"{stack.url('agent-dapr')}/v1.0-alpha2/conversation/llm/converse",
             json={"inputs": [{"messages": [{"ofUser": {"content": [{"text": "hi"}]}}]}]},
+            headers=stack.settings.sidecar_headers(),
             timeout=60,
         )
     except httpx.HTTPError:

@@ -27,6 +27,9 @@ class WorkflowSettings(AppSettings):
     branch_max_attempts: int = Field(default=3, ge=1, le=10)
     # Steps that call agent-shell wait out its restart (~15 s) rather than fail the order.
     invoke_max_attempts: int = Field(default=7, ge=1, le=20)
+    workflow_worker_threads: int = Field(
+        default=64, ge=4, le=1024, description="Threads running activities (I/O-bound)."
+    )
     recommend_timeout_s: float = Field(default=90.0, gt=0, le=600)
     secret_store: str = Field(
         default="snack-secrets",
