@@ -114,9 +114,15 @@ def settle(http: httpx.Client, stack: Stack, ids: list[str], timeout: float) -> 
             if oid in runs:
                 continue
             r = http.get(f"{wf}/orders/{oid}")
-            run = r.json().get("run") if r.status_code == 200 else None
+            view = r.json() if r.status_code == 200 else {}
+            run = view.get("run")
             if run and run["status"] in TERMINAL:
                 runs[oid] = run
+            elif view.get("workflow_status") in {"FAILED", "TERMINATED"} or (
+                view.get("workflow_status") == "COMPLETED" and not run
+            ):
+                # Dapr says it ended, our record does not: a finding, not something to wait for.
+                runs[oid] = {"status": f"ended-without-record ({view['workflow_status']})"}
         time.sleep(1)
     return runs
 
@@ -262,6 +268,7 @@ def main() -> int:
         approver_out = approver.communicate(timeout=30)[0].strip()
         sampler.stop.set()
         sampler.join()
+        until.unlink(missing_ok=True)
 
     events = events_by_order(stack) if stack.supervisord_pid() else {}
     by_status: dict[str, list[float]] = defaultdict(list)
@@ -273,6 +280,10 @@ def main() -> int:
             run = runs.get(oid)
             if run is None:
                 w.writerow([oid, oid.split("-")[1], "LOST", "", ""])
+                continue
+            if "started_at" not in run:
+                disagree.append(oid)
+                w.writerow([oid, oid.split("-")[1], run["status"], "", False])
                 continue
             e2e = (
                 datetime.fromisoformat(run["finished_at"])

@@ -3,6 +3,8 @@ Redis and its events, seen by the event-probe subscriber."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from snacktopus_core.events import OrderCompensated, OrderCompleted
 
@@ -279,3 +281,33 @@ def test_a_run_started_through_the_dapr_workflow_http_api_completes(http, stack,
     # completes a moment later, once the orchestrator has processed that activity's result.
     state = wait_for_workflow(http, stack.url("workflow-dapr"), order_id)
     assert state["runtimeStatus"] == "COMPLETED", state
+
+
+def test_a_direct_start_may_set_its_own_approval_timeout(http, stack, user):
+    # Found by `make load`: this field was refused on the direct path only.
+    order_id = new_id("direct-timeout")
+    r = http.post(
+        f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",
+        params={"instanceID": order_id},
+        json={"order_id": order_id, "user_id": user, "approval_timeout_s": 2, **BIG},
+    )
+    assert r.status_code == 202, r.text
+    run = wait_run(http, stack, order_id)
+    assert run["status"] == "timed_out", run
+    assert 2 <= run["approval"]["wait_s"] < 6  # its own 2 s, not the profile's 6 s
+
+
+def test_a_direct_start_with_a_bad_order_fails_with_the_reason(http, stack):
+    order_id = new_id("direct-bad")
+    r = http.post(
+        f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",
+        params={"instanceID": order_id},
+        json={"order_id": order_id, "user_id": "u", "request": "", "headcount": 0},
+    )
+    assert r.status_code == 202, r.text
+    state = wait_for_workflow(http, stack.url("workflow-dapr"), order_id)
+    assert state["runtimeStatus"] == "FAILED", state
+    failure = json.dumps(state["properties"])
+    assert "invalid order input" in failure and "headcount" in failure, failure
+    view = http.get(f"{stack.url('workflow')}/orders/{order_id}").json()
+    assert view["workflow_status"] == "FAILED" and view["run"] is None

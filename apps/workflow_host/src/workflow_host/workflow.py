@@ -59,7 +59,7 @@ class WorkflowInput(BaseModel):
 
     order: OrderRequest
     approval_threshold_usd: float = Field(ge=0)
-    approval_timeout_s: float = Field(gt=0)
+    approval_timeout_s: float = Field(gt=0, le=7 * 24 * 3600)
     disabled_undo: list[str] = []
     faults: Faults = Faults()
 
@@ -77,11 +77,17 @@ class WorkflowInput(BaseModel):
 
     @classmethod
     def parse(cls, raw: dict[str, Any], settings: WorkflowSettings) -> WorkflowInput:
-        """The API's full input, or a bare OrderRequest (a start through the Dapr workflow
-        HTTP API), which takes today's settings."""
+        """The API's full input, or a bare order (a start through the Dapr workflow HTTP
+        API), which takes today's settings; like ``POST /orders``, a bare order may carry
+        its own ``approval_timeout_s``."""
         if "order" in raw:
             return cls.model_validate(raw)
-        return cls.from_order(OrderRequest.model_validate(raw), settings)
+        fields = dict(raw)
+        timeout = fields.pop("approval_timeout_s", None)
+        inp = cls.from_order(OrderRequest.model_validate(fields), settings)
+        if timeout is None:
+            return inp
+        return cls.model_validate({**inp.model_dump(), "approval_timeout_s": timeout})
 
 
 def branch_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
@@ -157,8 +163,11 @@ def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[An
     try:
         inp = WorkflowInput.parse(raw, settings)
     except ValidationError as exc:
-        # A bad input can only come from a caller that skipped the API's validation.
-        return {"status": "failed", "reason": f"invalid input: {exc.errors()[:3]}"}
+        # Only a caller that skipped the API's validation (a raw Dapr start) gets here. The
+        # instance ends FAILED with the reason, so Dapr's status says so (it used to end
+        # COMPLETED with no run record, which `make load` counted as a lost run).
+        errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
+        raise ValueError(f"invalid order input: {errors}") from None
     run = Run(ctx, inp)
     order = inp.order
     rec = run.record
