@@ -7,6 +7,7 @@ With no Docker engine answering, these tests are reported as not run, with the r
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,9 +50,10 @@ def built() -> dict[str, str]:
     return {name: f"snacktopus/{name}:{TAG}" for name in IMAGES}
 
 
-def docker_sh(image: str, script: str) -> str:
+def docker_python(image: str, code: str) -> str:
+    """Runs Python code in a throwaway container of the image, as the image's user."""
     r = subprocess.run(
-        ["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", script],
+        ["docker", "run", "--rm", "--entrypoint", "python3", image, "-c", code],
         capture_output=True,
         text=True,
         timeout=120,
@@ -70,13 +72,13 @@ def test_image_runs_as_non_root_on_python_313_without_dev_packages(built, name):
         check=True,
     ).stdout.strip()
     assert user == "10001:10001"
-    out = docker_sh(image, "id -u; python3 -c 'import sys; print(sys.version_info[:2])'")
+    out = docker_python(image, "import os, sys; print(os.getuid()); print(sys.version_info[:2])")
     uid, version = out.split("\n")[:2]
     assert uid == "10001" and version == "(3, 13)"
-    found = docker_sh(
+    found = docker_python(
         image,
-        "python3 -c 'import importlib.util as u, sys; "
-        f'print(" ".join(m for m in {DEV_PACKAGES!r} if u.find_spec(m)))\'',
+        "import importlib.util as u; "
+        f"print(' '.join(m for m in {DEV_PACKAGES!r} if u.find_spec(m)))",
     )
     assert found.strip() == "", f"dev packages in {image}: {found}"
     labels = subprocess.run(
@@ -170,10 +172,15 @@ def test_image_answers_beside_the_stack_with_its_own_sidecar(built, stack, name)
         assert "snacktopus_http_request_seconds" in metrics_text
         ready = httpx.get(f"{base}/readyz", timeout=5).json()
         assert ready["sidecar"] is True, ready  # reached its own daprd, with the API token
-        running_as = subprocess.run(
-            ["docker", "top", name_c, "-o", "uid,cmd"], capture_output=True, text=True, check=True
+        # The app itself (PID 1 in the container) runs as 10001.
+        status = subprocess.run(
+            ["docker", "exec", name_c, "cat", "/proc/1/status", "/proc/1/cmdline"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
-        assert "10001" in running_as and name in running_as
+        assert re.search(r"^Uid:\s+10001\s", status, re.M), status
+        assert name in status
     finally:
         # Shown by pytest when the test fails.
         print(subprocess.run(["docker", "logs", name_c], capture_output=True, text=True).stderr)
