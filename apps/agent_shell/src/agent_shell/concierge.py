@@ -109,6 +109,23 @@ class Concierge:
             return profile.budget_usd
         return self.settings.default_budget_usd
 
+    def _plan(
+        self, question: str, profile: Profile | None, recall: Recall
+    ) -> tuple[int, float, Basket]:
+        """The tools' part of an answer (headcount and budget from the question and profile,
+        the allergen-safe candidates, the priced basket), shared by a fresh ask and one
+        recovered after a restart so both compute the same basket."""
+        headcount, budget = tools.parse_request(
+            question, self.settings.default_headcount, self._budget(profile)
+        )
+        candidates = tools.search_catalog(
+            question,
+            list(profile.allergies) if profile else [],
+            list(profile.diet) if profile else [],
+        )
+        basket = tools.price_basket(candidates, headcount, budget, recall.preferred_skus)
+        return headcount, budget, basket
+
     # ------------------------------------------------------------------------------ /ask
     async def ask(self, user_id: str, session_id: str | None, question: str) -> Outcome:
         session_id = session_id or f"s-{uuid.uuid4().hex[:12]}"
@@ -120,19 +137,7 @@ class Concierge:
 
         profile = await profiles.get(user_id)
         recall = await self.memory.recall(user_id, session_id, question)
-        headcount, budget = tools.parse_request(
-            question,
-            self.settings.default_headcount,
-            profile.budget_usd
-            if profile and profile.budget_usd
-            else self.settings.default_budget_usd,
-        )
-        candidates = tools.search_catalog(
-            question,
-            list(profile.allergies) if profile else [],
-            list(profile.diet) if profile else [],
-        )
-        basket = tools.price_basket(candidates, headcount, budget, recall.preferred_skus)
+        headcount, budget, basket = self._plan(question, profile, recall)
         tools_used = ["search_catalog", "check_allergens", "price_basket"]
         conflicts = tools.check_allergens(basket.skus, profile) if profile else {}
         if any(conflicts.values()):  # search excludes them: reaching here is a bug, not a risk
@@ -364,20 +369,8 @@ class Concierge:
                         break
                     await asyncio.sleep(1)
             profile = await profiles.get(entry.user_id)
-            headcount, budget = tools.parse_request(
-                entry.question.text,
-                self.settings.default_headcount,
-                profile.budget_usd
-                if profile and profile.budget_usd
-                else self.settings.default_budget_usd,
-            )
             recall = await self.memory.recall(entry.user_id, entry.session_id, entry.question.text)
-            candidates = tools.search_catalog(
-                entry.question.text,
-                list(profile.allergies) if profile else [],
-                list(profile.diet) if profile else [],
-            )
-            basket = tools.price_basket(candidates, headcount, budget, recall.preferred_skus)
+            headcount, budget, basket = self._plan(entry.question.text, profile, recall)
             await self._finish(
                 entry,
                 basket,

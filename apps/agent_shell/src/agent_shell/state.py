@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from dapr.aio.clients import DaprClient
 from dapr.clients.grpc._state import Concurrency, Consistency, StateOptions
+from snacktopus_core.statestore import is_conflict
 
 from agent_shell.settings import get_settings
 
@@ -60,11 +61,6 @@ async def delete(key: str) -> None:
     await client().delete_state(get_settings().memory_store, key)
 
 
-def _is_conflict(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "etag" in text or "failed to set key" in text or "aborted" in text
-
-
 async def update(key: str, fn: Callable[[Any | None], T | Awaitable[T]], attempts: int = 25) -> T:
     last: Exception | None = None
     for _ in range(attempts):
@@ -78,7 +74,7 @@ async def update(key: str, fn: Callable[[Any | None], T | Awaitable[T]], attempt
             await put(key, new, etag, create_only=current is None)
             return new
         except Exception as exc:
-            if not _is_conflict(exc):
+            if not is_conflict(exc):
                 raise
             last = exc
     raise Conflict(f"{key}: still conflicting after {attempts} attempts: {last}")

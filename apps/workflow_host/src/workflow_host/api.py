@@ -71,6 +71,12 @@ class Problem(BaseModel):
     detail: str
 
 
+def _accepted(order_id: str, wf_status: str, url: str, *, created: bool) -> JSONResponse:
+    """202 for a run this call started; 200 when the id was already taken (idempotent)."""
+    body = OrderAccepted(order_id=order_id, status=wf_status, status_url=url, created=created)
+    return JSONResponse(body.model_dump(), status_code=202 if created else 200)
+
+
 @router.post(
     "/orders",
     status_code=status.HTTP_202_ACCEPTED,
@@ -92,12 +98,7 @@ def create_order(body: OrderCreate, request: Request) -> JSONResponse:
     except approvals.StateUnavailable as exc:
         raise unavailable(exc) from exc
     if existing is not None:
-        return JSONResponse(
-            OrderAccepted(
-                order_id=order_id, status=existing, status_url=url, created=False
-            ).model_dump(),
-            status_code=200,
-        )
+        return _accepted(order_id, existing, url, created=False)
     order = OrderRequest(
         order_id=order_id,
         user_id=body.user_id,
@@ -118,19 +119,9 @@ def create_order(body: OrderCreate, request: Request) -> JSONResponse:
         if approvals.workflow_status(order_id) is None:
             raise
         log.info("duplicate start", extra={"order_id": order_id, "error": str(exc)[:200]})
-        return JSONResponse(
-            OrderAccepted(
-                order_id=order_id, status="RUNNING", status_url=url, created=False
-            ).model_dump(),
-            status_code=200,
-        )
+        return _accepted(order_id, "RUNNING", url, created=False)
     log.info("order started", extra={"order_id": order_id, "user_id": body.user_id})
-    return JSONResponse(
-        OrderAccepted(
-            order_id=order_id, status="PENDING", status_url=url, created=True
-        ).model_dump(),
-        status_code=202,
-    )
+    return _accepted(order_id, "PENDING", url, created=True)
 
 
 @router.get(

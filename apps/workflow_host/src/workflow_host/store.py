@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from dapr.clients import DaprClient
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, Consistency, StateOptions
+from snacktopus_core.statestore import is_conflict
 
 from workflow_host.settings import get_settings
 
@@ -74,11 +75,6 @@ def put(key: str, value: Any, etag: str | None = None, *, create_only: bool = Fa
         etag=etag,
         options=STRONG_FIRST_WRITE if (etag or create_only) else None,
     )
-
-
-def is_conflict(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "etag" in text or "failed to set key" in text or "aborted" in text
 
 
 def create(key: str, value: Any) -> bool:
