@@ -265,6 +265,10 @@ def test_an_ask_interrupted_by_a_crash_is_answered_after_the_restart(
 
     question = f"Snacks for 7 people, crash test {new_id('q')}"
     errors: list[Exception] = []
+    # The crash must land while the model is answering: first make sure the agent's model
+    # path answers for real (after an earlier test stopped Ollama, the sidecar's circuit
+    # breaker can still fail asks fast, and a fast ask clears its pending mark unseen).
+    wait_until(lambda: not ask(http, stack, user, "Fruit for 3 people")["degraded"], 120, 1)
 
     def ask_in_background() -> None:
         try:
@@ -279,7 +283,7 @@ def test_an_ask_interrupted_by_a_crash_is_answered_after_the_restart(
     thread = threading.Thread(target=ask_in_background)
     thread.start()
     # Wait until the ask is recorded as pending (its agent instance is scheduled)...
-    wait_until(lambda: redis_json(redis_client, AG, "pending-asks") or {}, 30, every=0.1)
+    wait_until(lambda: redis_json(redis_client, AG, "pending-asks") or {}, 30, every=0.02)
     before = stack.stack.supervisor_pids()["agent"]
     stack.stack.kill("agent")  # ...and kill the app mid-answer.
     thread.join(timeout=120)
