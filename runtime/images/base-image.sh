@@ -22,7 +22,11 @@ if [[ $(docker image inspect -f '{{index .Config.Labels "dev.snacktopus.base-key
 fi
 tarball=$CACHE/images/rootfs-$SUITE-$KEY.tar
 if [[ ! -s $tarball ]]; then
-  command -v debootstrap >/dev/null || { say "installing debootstrap (Debian)"; apt-get install -y -qq debootstrap >/dev/null; }
+  if ! command -v debootstrap >/dev/null; then
+    say "installing debootstrap (Debian)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  fi
   root=$(mktemp -d)
   trap 'rm -rf "$root"' EXIT
   say "debootstrap $SUITE minbase + $PACKAGES from $MIRROR (~1 min)"
