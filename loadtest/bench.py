@@ -46,18 +46,11 @@ sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.settings import StackSettings  # noqa: E402
 
+from loadtest.stats import pct  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
 
 console = Console(highlight=False)
 ORDER = {"request": "snacks for 4 people", "headcount": 4, "budget_usd": 20}
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def summary(latencies_ms: list[float], wall_s: float | None = None) -> dict[str, Any]:

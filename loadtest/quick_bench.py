@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.settings import StackSettings  # noqa: E402
+from workflow_host.runs import TERMINAL  # noqa: E402
 
+from loadtest.stats import pct  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
 
 QUESTIONS = [
@@ -39,15 +41,6 @@ QUESTIONS = [
     "Drinks and chips for {n} people",
     "Gluten-free treats for {n} people",
 ]
-TERMINAL = {"completed", "blocked", "rejected", "timed_out", "failed"}
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
 
 
 def bench_asks(http: httpx.Client, base: str, n: int) -> dict:

@@ -37,18 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.settings import StackSettings  # noqa: E402
+from workflow_host.runs import TERMINAL  # noqa: E402
 
+from loadtest.stats import pct  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
 
-TERMINAL = {"completed", "blocked", "rejected", "timed_out", "failed"}
 VENV = ROOT / ".venv" / "bin"
-
-
-def pct(values: list[float], p: float) -> float | None:
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    return round(ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))], 2)
 
 
 class Sampler(threading.Thread):
@@ -309,7 +303,12 @@ def main() -> int:
         "runs_event_disagrees": disagree,
         "runs_per_s": round(len(runs) / wall, 3),
         "e2e_by_status": {
-            k: {"n": len(v), "p50_s": pct(v, 50), "p95_s": pct(v, 95), "max_s": pct(v, 100)}
+            k: {
+                "n": len(v),
+                "p50_s": round(pct(v, 50), 2),
+                "p95_s": round(pct(v, 95), 2),
+                "max_s": round(pct(v, 100), 2),
+            }
             for k, v in sorted(by_status.items())
         },
         "approver": approver_out,

@@ -36,11 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.settings import StackSettings  # noqa: E402
+from workflow_host.runs import TERMINAL  # noqa: E402
 
 from tools.devstack import Stack  # noqa: E402
 
 EXPENSIVE = r"^/(ask|orders)$"  # POST only: both reach the model
-TERMINAL = {"completed", "blocked", "rejected", "timed_out", "failed"}
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 from snacktopus_core.settings import StackSettings
+from workflow_host.runs import TERMINAL
 
 from tools.devstack import Stack
 
@@ -158,7 +159,6 @@ def zipkin_trace(http: httpx.Client, zipkin_base: str, trace_id: str) -> list[di
 
 
 # ------------------------------------------------------------------------ order helpers
-RUN_TERMINAL = {"completed", "blocked", "rejected", "timed_out", "failed"}
 
 
 def redis_json(redis_client: redis.Redis, app_id: str, key: str) -> Any:
@@ -185,7 +185,7 @@ def wait_run(
     http: httpx.Client,
     stack: StackInfo,
     order_id: str,
-    statuses: set[str] = RUN_TERMINAL,
+    statuses: Collection[str] = TERMINAL,
     timeout: float = 120,
 ) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
@@ -193,3 +193,14 @@ def wait_run(
         return run if run and run["status"] in statuses else None
 
     return wait_until(reached, timeout=timeout, every=0.3)
+
+
+BIG_ORDER = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
+
+
+@pytest.fixture
+def waiting(http: httpx.Client, stack: StackInfo) -> str:
+    """An order above the test threshold, waiting for a human for up to two minutes."""
+    order_id = start_order(http, stack, user_id=new_id("u"), approval_timeout_s=120, **BIG_ORDER)
+    wait_run(http, stack, order_id, {"awaiting_approval"})
+    return order_id

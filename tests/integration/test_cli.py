@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import new_id, start_order, wait_run
+from tests.integration.conftest import new_id, wait_run
 
 pytestmark = pytest.mark.integration
 CLI = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "snacktopus-approve")
-BIG = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
 
 
 def cli(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -20,13 +19,6 @@ def cli(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str
     if token is not None:
         env["SNACKTOPUS_APPROVER_TOKEN"] = token
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, env=env)
-
-
-@pytest.fixture
-def waiting(http, stack):
-    order_id = start_order(http, stack, user_id=new_id("u"), approval_timeout_s=120, **BIG)
-    wait_run(http, stack, order_id, {"awaiting_approval"})
-    return order_id
 
 
 def test_pending_show_and_approve(http, stack, waiting):

@@ -11,7 +11,6 @@ from tests.integration.conftest import (
     as_approver,
     new_id,
     run_record,
-    start_order,
     wait_run,
     wait_until,
 )
@@ -97,21 +96,6 @@ def test_sidecar_only_routes_refuse_direct_calls_without_the_app_token(http, sta
 
 
 # ------------------------------------------------------------------ approvers
-@pytest.fixture
-def waiting(http, stack, user):
-    order_id = start_order(
-        http,
-        stack,
-        user_id=user,
-        request="snacks for the team offsite",
-        budget_usd=300,
-        headcount=60,
-        approval_timeout_s=120,
-    )
-    wait_run(http, stack, order_id, {"awaiting_approval"})
-    return order_id
-
-
 def test_approvers_authenticate_and_the_decision_records_who(http, stack, waiting):
     agent = f"{stack.url('agent')}/human/decision"
     body = {"order_id": waiting, "decision": "approve", "approver": "alice"}

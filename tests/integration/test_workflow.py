@@ -9,6 +9,7 @@ import pytest
 from snacktopus_core.events import OrderCompensated, OrderCompleted
 
 from tests.integration.conftest import (
+    BIG_ORDER,
     answers,
     as_approver,
     new_id,
@@ -23,7 +24,7 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 WF = "workflow-host"
 SMALL = {"request": "gluten-free snacks for 4 people", "budget_usd": 20, "headcount": 4}
-BIG = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
+BIG = BIG_ORDER
 
 
 @pytest.fixture
