@@ -93,10 +93,7 @@ def create_order(body: OrderCreate, request: Request) -> JSONResponse:
         raise HTTPException(400, "fault injection is disabled (ALLOW_FAULT_INJECTION=false)")
     order_id = body.order_id or f"ord-{uuid.uuid4().hex[:16]}"
     url = str(request.url_for("get_order", order_id=order_id))
-    try:
-        existing = approvals.workflow_status(order_id)
-    except approvals.StateUnavailable as exc:
-        raise unavailable(exc) from exc
+    existing = approvals.workflow_status(order_id)  # StateUnavailable: 503 (main.py)
     if existing is not None:
         return _accepted(order_id, existing, url, created=False)
     order = OrderRequest(
@@ -167,9 +164,7 @@ def unavailable(exc: Exception) -> HTTPException:
 
 def decide(order_id: str, decision: ApprovalDecision) -> DecisionAccepted:
     try:
-        approvals.decide(order_id, decision)
-    except approvals.StateUnavailable as exc:
-        raise unavailable(exc) from exc
+        approvals.decide(order_id, decision)  # StateUnavailable: 503 (main.py)
     except approvals.UnknownOrder as exc:
         raise HTTPException(404, str(exc)) from exc
     except approvals.NotWaiting as exc:
