@@ -25,7 +25,7 @@ def main() -> int:
     args = parser.parse_args()
     s = StackSettings()
     dapr_settings.DAPR_GRPC_PORT = s.workflow_dapr_grpc_port
-    dapr_settings.DAPR_API_TOKEN = s.local_dapr_api_token()
+    dapr_settings.DAPR_API_TOKEN = dapr_settings.DAPR_API_TOKEN or s.local_dapr_api_token()
     from dapr.ext.workflow import DaprWorkflowClient
 
     client = DaprWorkflowClient()

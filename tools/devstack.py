@@ -36,11 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 console = Console(stderr=True, highlight=False)
 
 
-# The test profile's app settings (`make up-test`, the test session, drills): seconds, not
-# hours. A value already in the caller's environment wins over these defaults.
 FIRST_TIER = 20  # Redis, Zipkin, Ollama, placement, scheduler start with supervisord
 SIDECAR_TIER = 30  # daprd + apps (priority 30/40: supervisord stops apps before sidecars)
 
+# The test profile's app settings (`make up-test`, the test session, drills): seconds, not
+# hours. A value already in the caller's environment wins over these defaults.
 TEST_PROFILE_ENV_DEFAULTS = {
     "APPROVAL_TIMEOUT_S": "6",
     # Catalog prices are real: a 4-person order costs a few dollars, a 60-person one ~$40.
@@ -70,13 +70,14 @@ class Program:
     stopsignal: str = "TERM"
 
 
-def _write_private(path: Path, value: object) -> None:
-    """Writes a credentials file readable by its owner only, created with that mode."""
+def _write_private(path: Path, text: str) -> None:
+    """Writes a file holding credentials readable by its owner only, created with that mode
+    (never briefly world-readable) and swapped in whole."""
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(value, f)
+        f.write(text)
     tmp.replace(path)
 
 
@@ -144,7 +145,6 @@ class Stack:
                 "config.yaml" if src.name == "config.yaml" else f"components/{src.name}"
             )
             target.write_text(_substitute(src.read_text(), values, src.name))
-        tokens = self._tokens()
         (run / "profile").write_text(profile)
 
         b = lambda name: str(self.bin / name)  # noqa: E731
@@ -280,6 +280,7 @@ class Stack:
                     s.probe_dapr_metrics_port,
                 )
             )
+        tokens = self._tokens({app_id for app_id, *_ in sidecars})
         for app_id, short, app_port, http, grpc, internal, metrics in sidecars:
             has_app = with_apps and app_port is not None
             cmd = [
@@ -349,31 +350,30 @@ class Stack:
                 )
         programs = [p for p in programs if p.name not in without]
         # The programs' environment holds the stack's tokens: owner-only, like the token files.
-        self.conf.touch(mode=0o600)
-        self.conf.chmod(0o600)
-        self.conf.write_text(self._supervisor_conf(programs))
+        _write_private(self.conf, self._supervisor_conf(programs))
         return programs
 
-    def _tokens(self) -> dict:
+    def _tokens(self, app_ids: set[str]) -> dict:
         """The stack's credentials, made once per run folder (0600) and kept across restarts
-        so running clients stay valid: the Dapr API token, one app API token per app, and
-        the secret store's file with a token per approver (``approver-<name>``)."""
+        so running clients stay valid: the Dapr API token, an app API token for each app
+        this profile runs, and the secret store's file with a token per approver
+        (``approver-<name>``). Missing ones are added; existing ones are never changed."""
         s = self.s
         new = lambda: secrets.token_urlsafe(24)  # noqa: E731
         tokens = s.local_tokens()
-        apps = ("agent-shell", "workflow-host", "event-probe", "bare-bench")
-        if not tokens.get("dapr_api_token") or set(tokens.get("app_api_tokens", {})) != set(apps):
-            tokens = {"dapr_api_token": new(), "app_api_tokens": {a: new() for a in apps}}
-            _write_private(s.tokens_file, tokens)
-        try:
-            store = json.loads(s.secrets_file.read_text())
-        except (OSError, ValueError):
-            store = {}
+        apps = tokens.get("app_api_tokens", {})
+        if not tokens.get("dapr_api_token") or not app_ids <= set(apps):
+            tokens = {
+                "dapr_api_token": tokens.get("dapr_api_token") or new(),
+                "app_api_tokens": {**{a: new() for a in app_ids}, **apps},
+            }
+            _write_private(s.tokens_file, json.dumps(tokens))
+        store = s.local_secrets()
         wanted = {f"approver-{a}" for a in s.approvers}
         if not wanted <= set(store):
             store = {k: v for k, v in store.items() if k in wanted}
             store.update({k: new() for k in wanted - set(store)})
-            _write_private(s.secrets_file, store)
+            _write_private(s.secrets_file, json.dumps(store))
         return tokens
 
     def _supervisor_conf(self, programs: list[Program]) -> str:

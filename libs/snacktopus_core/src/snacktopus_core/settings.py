@@ -19,6 +19,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 _ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
 
+def dapr_token_header(token: str | None) -> dict[str, str]:
+    """The header a sidecar wants with its API token (none when no token is set)."""
+    return {"dapr-api-token": token} if token else {}
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def _port(default: int, what: str) -> int:
     return Field(default=default, ge=1, le=65535, description=what)
 
@@ -58,7 +70,7 @@ class AppSettings(BaseSettings):
     @property
     def sidecar_headers(self) -> dict[str, str]:
         """Headers for our own HTTP calls to the sidecar (the SDK adds the token itself)."""
-        return {"dapr-api-token": self.dapr_api_token} if self.dapr_api_token else {}
+        return dapr_token_header(self.dapr_api_token)
 
 
 class StackSettings(BaseSettings):
@@ -144,19 +156,18 @@ class StackSettings(BaseSettings):
         """The local secret store's file (approver tokens; 0600, made by ``make up``)."""
         return self.run_dir / "secrets.json"
 
-    def local_tokens(self) -> dict[str, str]:
-        try:
-            return json.loads(self.tokens_file.read_text())
-        except (OSError, ValueError):
-            return {}
+    def local_tokens(self) -> dict:
+        return _read_json(self.tokens_file)
+
+    def local_secrets(self) -> dict[str, str]:
+        return _read_json(self.secrets_file)
 
     def local_dapr_api_token(self) -> str | None:
         """The token the local stack's sidecars require, for tools run beside it."""
         return self.local_tokens().get("dapr_api_token")
 
     def sidecar_headers(self) -> dict[str, str]:
-        token = self.local_dapr_api_token()
-        return {"dapr-api-token": token} if token else {}
+        return dapr_token_header(self.local_dapr_api_token())
 
     def approver_auth(self, approver: str) -> dict[str, str]:
         """``Authorization`` for a local approver (demo, drills, tests)."""
@@ -164,10 +175,7 @@ class StackSettings(BaseSettings):
         return {"authorization": f"Bearer {token}"} if token else {}
 
     def approver_token(self, approver: str) -> str | None:
-        try:
-            return json.loads(self.secrets_file.read_text()).get(f"approver-{approver}")
-        except (OSError, ValueError):
-            return None
+        return self.local_secrets().get(f"approver-{approver}")
 
     @property
     def redis_host(self) -> str:
