@@ -15,7 +15,8 @@ STACK := $(PY) tools/devstack.py
 PYTEST_ARGS ?=
 
 .PHONY: help dev deps runtime up up-test down status logs run-agent run-workflow demo \
-        test test-unit test-integration lint fmt versions clean fuzz approver-token load bench test-static test-images base-images images helm-lint
+        test test-unit test-integration lint fmt versions clean fuzz approver-token load bench test-static test-images base-images images helm-lint \
+        kind-node-image kind-images kind-up kind-down kind-status helm-install helm-uninstall test-k8s
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -111,3 +112,29 @@ versions: ## what the installed runtime reports
 clean: ## remove the run folder (stack must be down)
 	@if [ -f .run/supervisord.pid ] && $(STACK) status >/dev/null 2>&1; then echo "stack is running: make down first"; exit 1; fi
 	rm -rf .run
+
+# ---------------------------------------------------------------- live Kubernetes (kind)
+kind-node-image: ## build the kind node image (Kubernetes v1.34.4, runtime/versions.env) from Go modules, cached
+	runtime/kube/node-image.sh
+
+kind-images: ## the Dapr control-plane and stack images for the cluster (cached)
+	runtime/kube/images.sh dapr
+	runtime/kube/images.sh stack
+
+kind-up: ## an air-gapped kind cluster with Dapr's control plane (reuses a running one)
+	runtime/kube/cluster.sh up
+
+kind-down: ## delete the kind cluster kind-up made
+	runtime/kube/cluster.sh down
+
+kind-status: ## nodes, pods and Helm releases of the kind cluster
+	runtime/kube/cluster.sh status
+
+helm-install: ## install or upgrade our chart in the kind cluster (air-gapped values)
+	runtime/kube/cluster.sh install
+
+helm-uninstall: ## uninstall our chart and show what is left
+	runtime/kube/cluster.sh uninstall
+
+test-k8s: deps ## tests against the live kind cluster (fails plainly when none is reachable)
+	$(PY) -m pytest tests/k8s $(PYTEST_ARGS)

@@ -17,26 +17,9 @@ CACHE=${SNACKTOPUS_CACHE:-$HOME/.cache/snacktopus}
 BIN=$CACHE/bin
 mkdir -p "$BIN" "$CACHE/logs"
 export GOFLAGS=${GOFLAGS:--mod=mod}
-START=$SECONDS
-
-say() { printf '\033[1;36m[install %4ss]\033[0m %s\n' "$((SECONDS - START))" "$*" >&2; }
-die() { printf '\033[1;31m[install] FAILED:\033[0m %s\n' "$*" >&2; exit 1; }
-
-# run_logged LOGNAME CMD...: runs a long step with its output in a log, printing a heartbeat
-# so a 5-minute build on 2 cores does not look hung; on failure shows the log's tail.
-run_logged() {
-  local log=$CACHE/logs/$1.log; shift
-  "$@" >"$log" 2>&1 &
-  local pid=$! t=0
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 5; t=$((t + 5))
-    (( t % 30 == 0 )) && say "  ... still building ($t s, log $log)"
-  done
-  if ! wait "$pid"; then
-    tail -n 40 "$log" >&2
-    return 1
-  fi
-}
+LOG_TAG=install
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 # link TARGET NAME: $BIN/NAME -> TARGET, as given: Debian's redis-server is itself a link to
 # redis-check-rdb that acts by argv[0], so resolving it would change what runs. Callers

@@ -1,5 +1,7 @@
-# Metadata for the imported trixie root filesystem (docker import cannot set it).
+# Metadata for an imported Debian root filesystem (docker import cannot set it).
 ARG ROOTFS
 FROM ${ROOTFS}
+ARG CMD=bash
 ENV LANG=C.UTF-8 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-CMD ["python3"]
+# hadolint ignore=DL3025
+CMD ${CMD}

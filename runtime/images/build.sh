@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds both app images (make images), on the public base when it can be had and on the
+# Builds the app images and the Locust image (make images), on the public base when it can be had and on the
 # air-gapped trixie base (make base-images) when it cannot, and says which it used.
 #
 #   BASE=...            force a base image
@@ -25,7 +25,7 @@ fi
 ca=${EXTRA_CA:-/etc/ssl/certs/ca-certificates.crt}
 mkdir -p "$ROOT/.build-ca"
 if [[ -s $ca ]]; then cp "$ca" "$ROOT/.build-ca/ca.crt"; else rm -f "$ROOT/.build-ca/ca.crt"; fi
-for app in agent:agent-shell workflow:workflow-host; do
+for app in agent:agent-shell workflow:workflow-host locust:locust; do
   file=Dockerfile.${app%%:*} image=snacktopus/${app#*:}:$TAG
   start=$SECONDS
   docker build -q -f "$ROOT/$file" --build-arg "BASE=$BASE" --build-arg "VERSION=$TAG" \
