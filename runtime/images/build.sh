@@ -11,7 +11,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TAG=${TAG:-0.1.0}
 PUBLIC=python:3.13-slim
 AIRGAP=snacktopus/python-base:3.13-trixie
-say() { printf '\033[1;36m[images %4ss]\033[0m %s\n' "$SECONDS" "$*" >&2; }
+CACHE=${SNACKTOPUS_CACHE:-$HOME/.cache/snacktopus}
+LOG_TAG=images
+# shellcheck source=../lib.sh
+source "$ROOT/runtime/lib.sh"
 
 if [[ -z ${BASE:-} ]]; then
   if docker image inspect "$PUBLIC" >/dev/null 2>&1 || timeout 60 docker pull -q "$PUBLIC" >/dev/null 2>&1; then

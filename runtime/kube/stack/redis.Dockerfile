@@ -9,4 +9,7 @@ RUN apt-get update \
  && redis-server --version
 USER 10001:10001
 EXPOSE 6379
-ENTRYPOINT ["redis-server"]
+# With no password and no bind address, Debian's redis-server refuses every client that is
+# not on loopback ("protected mode"): the pods reach it through its Service, as they do the
+# official image, which ships with protected mode off.
+ENTRYPOINT ["redis-server", "--protected-mode", "no"]

@@ -1,0 +1,340 @@
+"""Fixtures for the live-cluster tests (``make test-k8s``): the kind cluster that ``make
+kind-up && make helm-install`` made, reached through ``kubectl`` and ``kubectl port-forward``.
+
+With no cluster reachable the tests are skipped with the reason in plain words, except when
+``SNACKTOPUS_K8S_REQUIRED=1`` (what ``make test-k8s`` sets): then they fail, since the run
+was asked for a cluster. Every port-forward and every object a fixture starts is stopped or
+deleted by it, by the pid it recorded or the name it created.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[2]
+TERMINAL = {"completed", "rejected", "timed_out", "blocked", "failed", "cancelled"}
+BIG_ORDER = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
+SMALL_ORDER = {"request": "gluten-free snacks for 4 people", "budget_usd": 20, "headcount": 4}
+
+
+class K8sTestSettings(BaseSettings):
+    """Where the cluster is; env ``SNACKTOPUS_K8S_*``."""
+
+    model_config = SettingsConfigDict(env_prefix="SNACKTOPUS_K8S_")
+
+    context: str = f"kind-{os.environ.get('KIND_CLUSTER', 'snacktopus')}"
+    namespace: str = "snacktopus"
+    release: str = "snacktopus"
+    required: bool = False
+    kubectl: str = str(Path.home() / ".cache/snacktopus/bin/kubectl")
+    helm: str = str(Path.home() / ".cache/snacktopus/bin/helm")
+
+
+SETTINGS = K8sTestSettings()
+
+
+def kubectl(*args: str, check: bool = True, timeout: float = 60, **kw: Any) -> str:
+    cmd = [SETTINGS.kubectl, "--context", SETTINGS.context, "-n", SETTINGS.namespace, *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and done.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr}")
+    return done.stdout
+
+
+def helm(*args: str, timeout: float = 600) -> str:
+    cmd = [SETTINGS.helm, "--kube-context", SETTINGS.context, "-n", SETTINGS.namespace, *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed: {done.stderr[-2000:]}"
+    return done.stdout
+
+
+def wait_until(fn: Callable[[], Any], timeout: float = 60.0, every: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-k8s-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def cluster() -> K8sTestSettings:
+    """The cluster and our release in it, or a plain skip/failure saying what is missing."""
+    why = None
+    if not Path(SETTINGS.kubectl).exists():
+        why = f"no kubectl at {SETTINGS.kubectl} (make kind-up builds it)"
+    else:
+        try:
+            done = subprocess.run(
+                [SETTINGS.kubectl, "--context", SETTINGS.context, "get", "--raw", "/readyz"],
+                capture_output=True,
+                text=True,
+                timeout=15,
+            )
+            if done.returncode != 0:
+                why = (
+                    f"no Kubernetes cluster reachable at context {SETTINGS.context!r} "
+                    f"({done.stderr.strip()[:200]}); run `make kind-up helm-install`"
+                )
+        except subprocess.TimeoutExpired:
+            why = f"the cluster at context {SETTINGS.context!r} did not answer within 15 s"
+    if why is None:
+        pods = kubectl("get", "deploy", "-o", "name", check=False)
+        if "deployment.apps/workflow-host" not in pods:
+            why = (
+                f"the cluster answers but release {SETTINGS.release!r} is not installed in "
+                f"namespace {SETTINGS.namespace!r}: run `make helm-install`"
+            )
+    if why:
+        if SETTINGS.required:
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
+    return SETTINGS
+
+
+@dataclass
+class Forward:
+    """One ``kubectl port-forward``; stopped by the pid it started with."""
+
+    proc: subprocess.Popen[str]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def port_forward(target: str, remote: int) -> Forward:
+    proc = subprocess.Popen(
+        [
+            SETTINGS.kubectl,
+            "--context",
+            SETTINGS.context,
+            "-n",
+            SETTINGS.namespace,
+            "port-forward",
+            target,
+            f":{remote}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    found = re.search(r"127\.0\.0\.1:(\d+)", line)
+    if not found:
+        proc.terminate()
+        raise AssertionError(f"port-forward {target} {remote} said: {line!r}")
+    # Keep the pipe drained (kubectl logs each connection there).
+    import threading
+
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
+    return Forward(proc, int(found.group(1)))
+
+
+@pytest.fixture(scope="session")
+def forwards(cluster) -> Iterator[Callable[[str, int], Forward]]:
+    """Opens (and remembers) port-forwards; stops each at the end of the session."""
+    opened: dict[tuple[str, int], Forward] = {}
+
+    def open_(target: str, remote: int) -> Forward:
+        key = (target, remote)
+        fwd = opened.get(key)
+        if fwd is None or fwd.proc.poll() is not None:
+            fwd = opened[key] = port_forward(target, remote)
+        return fwd
+
+    yield open_
+    for fwd in opened.values():
+        fwd.stop()
+
+
+@pytest.fixture(scope="session")
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=60) as client:
+        yield client
+
+
+def secret(name: str, key: str) -> str:
+    raw = kubectl("get", "secret", name, "-o", f"jsonpath={{.data.{key}}}")
+    return base64.b64decode(raw).decode()
+
+
+@dataclass
+class Apps:
+    agent: str
+    workflow: str
+    zipkin: str
+    dapr_token: str
+
+    def approver(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {secret(f'approver-{name}', f'approver-{name}')}"}
+
+
+@pytest.fixture(scope="session")
+def apps(cluster, forwards) -> Apps:
+    fullname = f"{cluster.release}-snacktopus"
+    return Apps(
+        agent=forwards("svc/agent-shell-api", 8001).url,
+        workflow=forwards("svc/workflow-host-api", 8002).url,
+        zipkin=forwards("svc/zipkin", 9411).url,
+        dapr_token=secret(f"{fullname}-dapr-api-token", "token"),
+    )
+
+
+def pod_of(app: str) -> str:
+    out = kubectl(
+        "get",
+        "pods",
+        "-l",
+        f"app.kubernetes.io/name={app}",
+        "--field-selector=status.phase=Running",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    )
+    assert out, f"no running pod of {app}"
+    return f"pod/{out}"
+
+
+def redis_json(app_id: str, key: str) -> Any:
+    """A value as Dapr's state.redis stored it in the in-cluster Redis (``<app>||<key>``)."""
+    raw = kubectl("exec", "redis-0", "--", "redis-cli", "--raw", "HGET", f"{app_id}||{key}", "data")
+    raw = raw.strip()
+    return json.loads(raw) if raw else None
+
+
+def start_order(http: httpx.Client, apps: Apps, **body: Any) -> str:
+    body.setdefault("order_id", new_id("ord"))
+    body.setdefault("user_id", new_id("u"))
+    r = http.post(f"{apps.workflow}/orders", json=body)
+    assert r.status_code == 202, r.text
+    return body["order_id"]
+
+
+def run_record(http: httpx.Client, apps: Apps, order_id: str) -> dict[str, Any] | None:
+    try:
+        r = http.get(f"{apps.workflow}/orders/{order_id}")
+    except httpx.TransportError:
+        return None  # a port-forward hiccup (pod restarts in drills): ask again
+    return r.json()["run"] if r.status_code == 200 else None
+
+
+def wait_run(
+    http: httpx.Client, apps: Apps, order_id: str, statuses=TERMINAL, timeout: float = 240
+) -> dict[str, Any]:
+    def reached():
+        run = run_record(http, apps, order_id)
+        return run if run and run["status"] in statuses else None
+
+    return wait_until(reached, timeout=timeout, every=1)
+
+
+# --------------------------------------------------------------- in-cluster event subscriber
+
+PROBE_MANIFEST = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: event-probe-code, labels: {{app.kubernetes.io/name: event-probe}}}}
+data:
+  event_probe.py: |
+{code}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: event-probe, labels: {{app.kubernetes.io/name: event-probe}}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app.kubernetes.io/name: event-probe}}}}
+  template:
+    metadata:
+      labels: {{app.kubernetes.io/name: event-probe}}
+      annotations:
+        dapr.io/enabled: "true"
+        dapr.io/app-id: event-probe
+        dapr.io/app-port: "8003"
+        dapr.io/config: snacktopus
+        dapr.io/api-token-secret: {fullname}-dapr-api-token
+        dapr.io/app-token-secret: {fullname}-app-api-token
+    spec:
+      securityContext: {{runAsNonRoot: true, runAsUser: 10001}}
+      containers:
+        - name: app
+          image: {image}
+          imagePullPolicy: Never
+          command: [python, /probe/event_probe.py]
+          env:
+            - name: APP_API_TOKEN
+              valueFrom: {{secretKeyRef: {{name: {fullname}-app-api-token, key: token}}}}
+          volumeMounts: [{{name: code, mountPath: /probe}}]
+      volumes: [{{name: code, configMap: {{name: event-probe-code}}}}]
+"""
+
+
+class Probe:
+    def __init__(self, http: httpx.Client, url: str) -> None:
+        self.http, self.url = http, url
+
+    def events(self, topic: str) -> list[dict[str, Any]]:
+        r = self.http.get(f"{self.url}/events", params={"topic": topic})
+        r.raise_for_status()
+        return [e["cloudevent"] for e in r.json()]
+
+    def wait_for(self, topic: str, order_id: str, timeout: float = 90) -> dict[str, Any]:
+        def found():
+            hits = [e for e in self.events(topic) if e["data"].get("order_id") == order_id]
+            return hits[0] if hits else None
+
+        return wait_until(found, timeout=timeout, every=1)
+
+
+@pytest.fixture(scope="session")
+def probe(cluster, http, forwards) -> Iterator[Probe]:
+    """tools/event_probe.py as an in-cluster Dapr app subscribed to every topic; deleted after."""
+    code = (ROOT / "tools" / "event_probe.py").read_text()
+    manifest = PROBE_MANIFEST.format(
+        code="\n".join("    " + line for line in code.splitlines()),
+        fullname=f"{cluster.release}-snacktopus",
+        image=kubectl(
+            "get",
+            "deploy",
+            "workflow-host",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[?(@.name=='app')].image}",
+        ),
+    )
+    kubectl("apply", "-f", "-", input=manifest)
+    try:
+        kubectl("rollout", "status", "deploy/event-probe", "--timeout=180s", timeout=200)
+        fwd = forwards("deploy/event-probe", 8003)
+        yield Probe(http, fwd.url)
+    finally:
+        kubectl("delete", "deploy/event-probe", "configmap/event-probe-code", "--wait=false")

@@ -1,0 +1,116 @@
+"""The snacktopus workflow in the cluster: an order over the threshold approved with the CLI
+completes; a rejected one and a timed-out one compensate. Each terminal status is checked in
+the in-cluster Redis, in the event an in-cluster subscriber received (validated against the
+event models), and in the in-cluster Zipkin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from snacktopus_core.events import OrderCompensated, OrderCompleted
+
+from tests.k8s.conftest import (
+    BIG_ORDER,
+    ROOT,
+    pod_of,
+    redis_json,
+    secret,
+    start_order,
+    wait_run,
+    wait_until,
+)
+
+WF = "workflow-host"
+UNDO = ["release_delivery_slot", "release_inventory", "release_quote"]
+
+
+@pytest.fixture(scope="module")
+def cli(apps, forwards):
+    """snacktopus-approve against workflow-host's in-cluster sidecar (port-forwarded)."""
+    pod = pod_of(WF)
+    env = {
+        **os.environ,
+        "SNACKTOPUS_DAPR_GRPC_PORT": str(forwards(pod, 50001).port),
+        "SNACKTOPUS_DAPR_HTTP_PORT": str(forwards(pod, 3500).port),
+        "DAPR_API_TOKEN": apps.dapr_token,
+    }
+
+    def run(*args: str, approver: str = "alice") -> subprocess.CompletedProcess[str]:
+        token = secret(f"approver-{approver}", f"approver-{approver}")
+        return subprocess.run(
+            [str(ROOT / ".venv/bin/snacktopus-approve"), *args, "--approver", approver],
+            env={**env, "SNACKTOPUS_APPROVER_TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run
+
+
+def _trace_has(http, apps, run, tag: str, value: str):
+    def found():
+        got = http.get(f"{apps.zipkin}/api/v2/trace/{run['trace_id']}")
+        spans = got.json() if got.status_code == 200 else []
+        hits = [s for s in spans if s.get("tags", {}).get(tag) == value]
+        return spans if hits else None
+
+    return wait_until(found, timeout=90, every=2)
+
+
+def test_an_order_over_the_threshold_approved_with_the_cli_completes(http, apps, probe, cli):
+    order_id = start_order(http, apps, **BIG_ORDER)
+    run = wait_run(http, apps, order_id, {"awaiting_approval"})
+    assert run["approval"]["required"] is True
+    done = cli("approve", order_id, "--comment", "ok from k8s")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = wait_run(http, apps, order_id)
+    assert run["status"] == "completed", run
+    assert run["approval"]["approver"] == "alice"
+    ledger = redis_json(WF, f"ledger:{order_id}")
+    assert ledger["approver"] == "alice" and ledger["total_usd"] == run["total_usd"]
+    event = probe.wait_for("order.completed", order_id)
+    payload = OrderCompleted.model_validate(event["data"])
+    assert payload.status == "completed" and payload.approval == "approved"
+    assert payload.total_usd == run["total_usd"]
+    assert event["source"] == WF
+    spans = _trace_has(http, apps, run, "snacktopus.status", "completed")
+    ours = [s for s in spans if s.get("tags", {}).get("snacktopus.order_id") == order_id]
+    assert {s["localEndpoint"]["serviceName"] for s in ours} == {"workflow-host", "agent-shell"}
+    steps = {s["tags"].get("snacktopus.step") for s in spans if "tags" in s}
+    assert {"recommend", "reserve_inventory", "place_order"} <= steps
+
+
+def _assert_compensated(http, apps, probe, order_id: str, status: str):
+    run = wait_run(http, apps, order_id)
+    assert run["status"] == status, run
+    assert run["compensations"] == UNDO
+    assert redis_json(WF, f"ledger:{order_id}") is None
+    for key in ("reservation", "slot", "quote"):
+        assert redis_json(WF, f"{key}:{order_id}")["status"] == "released"
+    event = probe.wait_for("order.compensated", order_id)
+    payload = OrderCompensated.model_validate(event["data"])
+    assert payload.status == status and payload.compensations == UNDO
+    spans = _trace_has(http, apps, run, "snacktopus.order_id", order_id)
+    undo = [s["tags"]["snacktopus.compensation"] for s in spans if "snacktopus.compensation" in s.get("tags", {})]
+    return run, payload, undo
+
+
+def test_a_rejected_order_compensates(http, apps, probe, cli):
+    order_id = start_order(http, apps, **BIG_ORDER)
+    wait_run(http, apps, order_id, {"awaiting_approval"})
+    done = cli("reject", order_id, "--reason", "too pricey for k8s", approver="bob")
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, payload, undo = _assert_compensated(http, apps, probe, order_id, "rejected")
+    assert payload.approver == "bob" and "too pricey" in payload.reason
+    assert len(undo) >= 3
+
+
+def test_an_order_nobody_decides_times_out_and_compensates(http, apps, probe, cli):
+    order_id = start_order(http, apps, approval_timeout_s=5, **BIG_ORDER)
+    _, payload, _ = _assert_compensated(http, apps, probe, order_id, "timed_out")
+    late = cli("approve", order_id)
+    assert late.returncode == 4, late  # EXIT_NOT_WAITING
+    assert "timed out" in late.stderr and "compensated" in late.stderr, late

@@ -1,0 +1,38 @@
+"""Component scopes hold in the cluster: an app outside a component's scope is refused by
+its own sidecar, while the app in scope gets through."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.k8s.conftest import pod_of
+
+
+@pytest.fixture(scope="module")
+def sidecars(forwards):
+    return {
+        app: forwards(pod_of(app), 3500).url for app in ("agent-shell", "workflow-host")
+    }
+
+
+def test_the_approver_secrets_are_out_of_agent_shells_reach(http, apps, sidecars):
+    path = "/v1.0/secrets/snack-secrets/approver-alice"
+    headers = {"dapr-api-token": apps.dapr_token}
+    refused = http.get(sidecars["agent-shell"] + path, headers=headers)
+    assert refused.status_code in (400, 401, 403, 500), refused.text
+    assert "snack-secrets" in refused.text and "not" in refused.text.lower(), refused.text
+    allowed = http.get(sidecars["workflow-host"] + path, headers=headers)
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["approver-alice"]
+
+
+def test_the_order_store_is_workflow_hosts_alone(http, apps, sidecars):
+    headers = {"dapr-api-token": apps.dapr_token}
+    refused = http.get(sidecars["agent-shell"] + "/v1.0/state/orderstate/anything", headers=headers)
+    assert refused.status_code >= 400, refused.text
+    assert "orderstate" in refused.text, refused.text
+    assert http.get(sidecars["workflow-host"] + "/v1.0/state/orderstate/anything", headers=headers).status_code in (200, 204)
+
+
+def test_a_sidecar_refuses_calls_without_the_api_token(http, sidecars):
+    assert http.get(sidecars["workflow-host"] + "/v1.0/metadata").status_code == 401
