@@ -27,6 +27,7 @@ def test_ask_is_answered_by_the_model_in_the_cluster(http, apps):
     assert body["llm_ms"] and body["llm_ms"] > 0
     # The model's server saw the chat request.
     wait_until(lambda: _chats() > before, timeout=20, every=1)
+
     # ... and the ask is one trace in the in-cluster Zipkin, app and sidecar spans together.
     def trace():
         got = http.get(f"{apps.zipkin}/api/v2/trace/{body['trace_id']}")

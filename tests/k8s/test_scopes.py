@@ -10,9 +10,7 @@ from tests.k8s.conftest import pod_of
 
 @pytest.fixture(scope="module")
 def sidecars(forwards):
-    return {
-        app: forwards(pod_of(app), 3500).url for app in ("agent-shell", "workflow-host")
-    }
+    return {app: forwards(pod_of(app), 3500).url for app in ("agent-shell", "workflow-host")}
 
 
 def test_the_approver_secrets_are_out_of_agent_shells_reach(http, apps, sidecars):
@@ -31,7 +29,9 @@ def test_the_order_store_is_workflow_hosts_alone(http, apps, sidecars):
     refused = http.get(sidecars["agent-shell"] + "/v1.0/state/orderstate/anything", headers=headers)
     assert refused.status_code >= 400, refused.text
     assert "orderstate" in refused.text, refused.text
-    assert http.get(sidecars["workflow-host"] + "/v1.0/state/orderstate/anything", headers=headers).status_code in (200, 204)
+    assert http.get(
+        sidecars["workflow-host"] + "/v1.0/state/orderstate/anything", headers=headers
+    ).status_code in (200, 204)
 
 
 def test_a_sidecar_refuses_calls_without_the_api_token(http, sidecars):

@@ -47,4 +47,5 @@ dapr.io/sidecar-memory-limit: {{ $d.sidecar.memoryLimit | quote }}
 dapr.io/api-token-secret: {{ include "snacktopus.fullname" .root }}-dapr-api-token
 dapr.io/app-token-secret: {{ include "snacktopus.fullname" .root }}-app-api-token
 dapr.io/graceful-shutdown-seconds: "20"
+dapr.io/sidecar-listen-addresses: {{ $d.listenAddresses | quote }}
 {{- end -}}

@@ -1,0 +1,81 @@
+"""The runbook drill in the cluster: delete the Redis pod while orders are in flight. Redis
+keeps its AOF on a PersistentVolume, so the StatefulSet's new pod starts from it: every run
+still reaches a terminal status, none is lost, none is placed twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.k8s.conftest import (
+    BIG_ORDER,
+    SMALL_ORDER,
+    kubectl,
+    redis_json,
+    run_record,
+    start_order,
+    wait_run,
+    wait_until,
+)
+from tests.k8s.test_orders import cli  # noqa: F401  (the approver CLI fixture)
+
+WF = "workflow-host"
+
+
+def _redis_pod() -> dict:
+    return json.loads(kubectl("get", "pod", "redis-0", "-o", "json"))
+
+
+def _ready(pod: dict) -> bool:
+    return any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in pod.get("status", {}).get("conditions", [])
+    )
+
+
+@pytest.mark.timeout(900)
+def test_deleting_the_redis_pod_mid_run_loses_and_duplicates_nothing(http, apps, probe, cli):  # noqa: F811
+    claim = kubectl("get", "pvc", "data-redis-0", "-o", "jsonpath={.spec.volumeName}")
+    assert claim, "Redis has no PersistentVolume"
+    # One order finished before the incident: its ledger must survive it.
+    before = start_order(http, apps, **SMALL_ORDER)
+    assert wait_run(http, apps, before)["status"] == "completed"
+    # Two orders waiting for a human, two started right before the pod goes.
+    waiting = [start_order(http, apps, **BIG_ORDER) for _ in range(2)]
+    for order_id in waiting:
+        wait_run(http, apps, order_id, {"awaiting_approval"})
+    in_flight = [start_order(http, apps, **SMALL_ORDER) for _ in range(2)]
+    old_uid = _redis_pod()["metadata"]["uid"]
+
+    kubectl("delete", "pod", "redis-0", "--wait=true", timeout=120)
+
+    def back():
+        pod = _redis_pod()
+        return pod if pod["metadata"]["uid"] != old_uid and _ready(pod) else None
+
+    wait_until(back, timeout=240, every=2)
+    assert kubectl("get", "pvc", "data-redis-0", "-o", "jsonpath={.spec.volumeName}") == claim
+    assert redis_json(WF, f"ledger:{before}") is not None, "a ledger written before was lost"
+
+    # The sidecars reconnect on their own; approvals go through once the order store answers.
+    for order_id in waiting:
+
+        def approved(order_id=order_id):
+            done = cli("approve", order_id, "--comment", "after the redis drill")
+            return done if done.returncode == 0 else None
+
+        wait_until(approved, timeout=180, every=5)
+
+    orders = [before, *waiting, *in_flight]
+    runs = {o: wait_run(http, apps, o, timeout=420) for o in orders}
+    assert {o: r["status"] for o, r in runs.items()} == dict.fromkeys(orders, "completed")
+    for order_id in orders:
+        ledger = redis_json(WF, f"ledger:{order_id}")
+        assert ledger is not None and ledger["total_usd"] == runs[order_id]["total_usd"]
+        placed = [e for e in probe.events("order.completed") if e["data"]["order_id"] == order_id]
+        assert len(placed) == 1, f"{order_id} completed {len(placed)} times"
+        assert run_record(http, apps, order_id)["side_effects"][-1] == "place_order"
+    # Every app came back: the deployments are whole again.
+    for app in ("agent-shell", "workflow-host"):
+        kubectl("rollout", "status", f"deploy/{app}", "--timeout=240s", timeout=260)

@@ -1,0 +1,63 @@
+"""`helm uninstall` leaves no orphans in the namespace, and the release comes back whole
+(runs last: the other tests need the release; it leaves the cluster as it found it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.k8s.conftest import ROOT, SETTINGS, helm, kubectl
+
+KINDS = "deploy,statefulset,pod,svc,pvc,secret,configmap,job,pdb,serviceaccount,role,rolebinding"
+DAPR_KINDS = "components.dapr.io,configurations.dapr.io,resiliencies.dapr.io,subscriptions.dapr.io"
+
+
+def _left() -> list[str]:
+    names = kubectl("get", f"{KINDS},{DAPR_KINDS}", "-o", "name").split()
+    # Kubernetes' own per-namespace objects are not ours.
+    return [n for n in names if n not in ("configmap/kube-root-ca.crt", "serviceaccount/default")]
+
+
+def _volumes_of_namespace() -> list[str]:
+    pvs = json.loads(
+        subprocess.run(
+            [SETTINGS.kubectl, "--context", SETTINGS.context, "get", "pv", "-o", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["items"]
+    return [
+        pv["metadata"]["name"]
+        for pv in pvs
+        if (pv["spec"].get("claimRef") or {}).get("namespace") == SETTINGS.namespace
+    ]
+
+
+@pytest.mark.timeout(900)
+def test_uninstall_leaves_nothing_and_install_brings_it_back(cluster):
+    assert _volumes_of_namespace(), "the release should hold volumes before"
+    helm("uninstall", cluster.release, "--wait", "--timeout", "5m")
+    try:
+
+        def clean():
+            return not _left() and not _volumes_of_namespace()
+
+        import time
+
+        deadline = time.monotonic() + 180
+        while not clean() and time.monotonic() < deadline:
+            time.sleep(3)
+        assert _left() == [], f"left behind after uninstall: {_left()}"
+        assert _volumes_of_namespace() == [], "volumes left behind"
+    finally:
+        done = subprocess.run(
+            [str(ROOT / "runtime/kube/cluster.sh"), "install"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    assert "workflow-host" in kubectl("get", "deploy", "-o", "name")
