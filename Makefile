@@ -137,4 +137,4 @@ helm-uninstall: ## uninstall our chart and show what is left
 	runtime/kube/cluster.sh uninstall
 
 test-k8s: deps ## tests against the live kind cluster (fails plainly when none is reachable)
-	$(PY) -m pytest tests/k8s $(PYTEST_ARGS)
+	SNACKTOPUS_K8S_REQUIRED=1 $(PY) -m pytest tests/k8s $(PYTEST_ARGS)

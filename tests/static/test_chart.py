@@ -197,3 +197,23 @@ def test_values_schema_refuses_bad_values_with_the_field_named(setting, complain
     r = helm("template", "snack", str(CHART), "--kube-version", KUBE_VERSION, "--set", setting)
     assert r.returncode != 0
     assert complaint in r.stderr, r.stderr
+
+
+def test_airgap_profile_imports_the_model_from_the_image_and_opens_node_ports():
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in rendered("kind-airgap")}
+    ollama = docs[("Deployment", "ollama")]["spec"]["template"]["spec"]
+    assert [c["name"] for c in ollama["initContainers"]] == ["import-model"]  # no pip fetch
+    assert "FROM /opt/models/model.gguf" in ollama["initContainers"][0]["args"][0]
+    for svc, port in (("agent-shell-api", 30801), ("workflow-host-api", 30802), ("zipkin", 30411)):
+        spec = docs[("Service", svc)]["spec"]
+        assert spec["type"] == "NodePort" and spec["ports"][0]["nodePort"] == port
+    default = {(d["kind"], d["metadata"]["name"]): d for d in rendered("default")}
+    assert "type" not in default[("Service", "agent-shell-api")]["spec"]
+    fetch = default[("Deployment", "ollama")]["spec"]["template"]["spec"]["initContainers"]
+    assert [c["name"] for c in fetch] == ["fetch-model", "import-model"]
+
+
+def test_redis_volume_goes_with_the_release():
+    (sts,) = [d for d in rendered("default") if d["kind"] == "StatefulSet"]
+    policy = sts["spec"]["persistentVolumeClaimRetentionPolicy"]
+    assert policy == {"whenDeleted": "Delete", "whenScaled": "Retain"}
