@@ -23,8 +23,3 @@ run_logged() {
   fi
 }
 
-# BuildKit when the engine has it; else the legacy builder, said once here instead of a
-# deprecation notice on every build.
-if [[ -z ${DOCKER_BUILDKIT:-} ]] && command -v docker >/dev/null; then
-  if docker buildx version >/dev/null 2>&1; then export DOCKER_BUILDKIT=1; else export DOCKER_BUILDKIT=0; fi
-fi

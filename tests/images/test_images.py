@@ -50,6 +50,25 @@ def built() -> dict[str, str]:
     return {name: f"snacktopus/{name}:{TAG}" for name in IMAGES}
 
 
+def test_the_locust_image_has_the_scenario_deps_and_nothing_of_the_apps(built):
+    image = f"snacktopus/locust:{TAG}"
+    code = (
+        "import importlib.util as u, os, locust, pydantic_settings; print(os.getuid()); "
+        "print(' '.join(m for m in ('snacktopus_core', 'dapr', 'fastapi') if u.find_spec(m)))"
+    )
+    out = docker_python(image, code).split("\n")
+    assert out[0] == "10001" and out[1] == "", out
+    assert (
+        "locust"
+        in subprocess.run(
+            ["docker", "run", "--rm", image, "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+
+
 def docker_python(image: str, code: str) -> str:
     """Runs Python code in a throwaway container of the image, as the image's user."""
     r = subprocess.run(
