@@ -337,4 +337,20 @@ def probe(cluster, http, forwards) -> Iterator[Probe]:
         fwd = forwards("deploy/event-probe", 8003)
         yield Probe(http, fwd.url)
     finally:
-        kubectl("delete", "deploy/event-probe", "configmap/event-probe-code", "--wait=false")
+        remove_probe(wait=False)
+
+
+def remove_probe(wait: bool = True) -> None:
+    """Deletes the test subscriber (and waits for the Service Dapr made for it to go)."""
+    kubectl(
+        "delete",
+        "deploy/event-probe",
+        "configmap/event-probe-code",
+        "--ignore-not-found",
+        f"--wait={str(wait).lower()}",
+        timeout=120,
+    )
+    if wait:
+        wait_until(
+            lambda: not kubectl("get", "svc", "event-probe-dapr", "-o", "name", check=False), 60
+        )
