@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
         kind-node-image kind-images kind-up kind-down kind-status helm-install helm-uninstall test-k8s
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 dev: runtime deps ## install everything: pinned runtime components and Python deps
 

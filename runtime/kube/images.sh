@@ -25,6 +25,16 @@ DAPR_REGISTRY=${DAPR_REGISTRY:-snacktopus.local/dapr}
 DAPR_IMAGES=(daprd operator placement scheduler sentry injector)
 STACK_IMAGES=("snacktopus/redis:7.0.15" "snacktopus/ollama:$OLLAMA_VERSION" "snacktopus/zipkin:$ZIPKIN_VERSION" "snacktopus/locust:0.1.0")
 
+# current IMAGE KEY: the image exists and was built from inputs with this key.
+current() {
+  [[ $(docker image inspect -f '{{index .Config.Labels "dev.snacktopus.key"}}' "$1" 2>/dev/null) == "$2" ]]
+}
+
+# built IMAGE: one line with its size.
+built() {
+  say "$1 ($(docker image inspect -f '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1/1e6}'))"
+}
+
 # A static binary in an image of its own: FROM scratch, a passwd/group/CA/tmp skeleton, the
 # binary at / (and / on PATH, since kubeadm's static pods call commands by name).
 # static_image IMAGE BINARY USER
@@ -32,7 +42,7 @@ static_image() {
   local image=$1 bin=$2 user=$3 name key ctx
   name=$(basename "$bin")
   key=$( (sha256sum "$bin"; echo "$user") | sha256sum | cut -c1-16)
-  [[ $(docker image inspect -f '{{index .Config.Labels "dev.snacktopus.key"}}' "$image" 2>/dev/null) == "$key" ]] && return 0
+  current "$image" "$key" && return 0
   ctx=$(mktemp -d)
   mkdir -p "$ctx/rootfs/etc/ssl/certs" "$ctx/rootfs/tmp"
   chmod 1777 "$ctx/rootfs/tmp"
@@ -50,7 +60,7 @@ ENTRYPOINT ["/$name"]
 DOCKERFILE
   docker build -q -t "$image" --label "dev.snacktopus.key=$key" "$ctx" >/dev/null
   rm -rf "$ctx"
-  say "$image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+  built "$image"
 }
 
 # kube_proxy_image IMAGE BINARY: kube-proxy programs iptables/nftables/ipset, so it runs on
@@ -58,7 +68,7 @@ DOCKERFILE
 kube_proxy_image() {
   local image=$1 bin=$2 key ctx
   key=$(sha256sum "$bin" | sha256sum | cut -c1-16)
-  [[ $(docker image inspect -f '{{index .Config.Labels "dev.snacktopus.key"}}' "$image" 2>/dev/null) == "$key" ]] && return 0
+  current "$image" "$key" && return 0
   ctx=$(mktemp -d); cp "$bin" "$ctx/kube-proxy"
   cat >"$ctx/Dockerfile" <<'DOCKERFILE'
 FROM snacktopus/debian:trixie
@@ -70,7 +80,7 @@ DOCKERFILE
   run_logged image-kube-proxy docker build -t "$image" --label "dev.snacktopus.key=$key" "$ctx" \
     || die "docker build $image failed"
   rm -rf "$ctx"
-  say "$image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+  built "$image"
 }
 
 # stack_image IMAGE DOCKERFILE [FILE...]: runtime/kube/stack/DOCKERFILE with FILEs as its
@@ -78,14 +88,13 @@ DOCKERFILE
 stack_image() {
   local image=$1 file=$HERE/stack/$2 key ctx f; shift 2
   key=$( (sha256sum "$file"; for f in "$@"; do sha256sum "${f%%:*}"; done) | sha256sum | cut -c1-16)
-  [[ $(docker image inspect -f '{{index .Config.Labels "dev.snacktopus.key"}}' "$image" 2>/dev/null) == "$key" ]] \
-    && { say "$image is current"; return 0; }
+  current "$image" "$key" && { say "$image is current"; return 0; }
   ctx=$(mktemp -d)
   for f in "$@"; do cp "${f%%:*}" "$ctx/${f##*:}"; done
   run_logged "image-$(basename "${image%%:*}")" docker build -t "$image" -f "$file" \
     --label "dev.snacktopus.key=$key" "$ctx" || die "docker build $image failed"
   rm -rf "$ctx"
-  say "$image ($(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}'))"
+  built "$image"
 }
 
 do_control_plane() {
