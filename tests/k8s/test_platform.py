@@ -51,6 +51,9 @@ def test_every_sidecar_is_the_daprd_built_here(apps):
         images = {c["name"]: c["image"] for c in pod["spec"]["containers"]}
         assert images["daprd"] == "snacktopus.local/dapr/daprd:1.18.2"
         assert images["app"].startswith("snacktopus/")
+        # The pod waited for Redis (init container) instead of its sidecar exiting on it.
+        restarts = {c["name"]: c["restartCount"] for c in pod["status"]["containerStatuses"]}
+        assert restarts == {"app": 0, "daprd": 0}, (app, restarts)
 
 
 def test_the_release_volumes_come_from_the_default_storage_class():
