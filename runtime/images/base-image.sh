@@ -25,7 +25,7 @@ source "$HERE/../lib.sh"
 build() {
   local suite=$1 packages=$2 image=$3 cmd=$4 key tarball root imported
   key=$(printf '%s %s' "$suite" "$packages" | sha256sum | cut -c1-12)
-  if [[ $(docker image inspect -f '{{index .Config.Labels "dev.snacktopus.base-key"}}' "$image" 2>/dev/null) == "$key" ]]; then
+  if current "$image" "$key" dev.snacktopus.base-key; then
     say "$image is current (key $key)"; return 0
   fi
   tarball=$CACHE/images/rootfs-$suite-$key.tar

@@ -113,7 +113,7 @@ do_install() {
   local t0=$SECONDS
   "$HERE/images.sh" stack
   mapfile -t stack < <("$HERE/images.sh" list-stack)
-  load snacktopus/agent-shell:0.1.0 snacktopus/workflow-host:0.1.0 "${stack[@]}"
+  load "${stack[@]}"
   run_logged helm-install helm --kube-context "$CTX" upgrade --install "$RELEASE" "$ROOT/charts/snacktopus" \
     --namespace "$NS" --create-namespace -f "$ROOT/charts/snacktopus/values-kind-airgap.yaml" \
     ${HELM_EXTRA_ARGS:-} --wait --timeout 10m || die "helm install failed (log: $CACHE/logs/helm-install.log)"

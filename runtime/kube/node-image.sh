@@ -25,10 +25,13 @@ K8S=$CACHE/kube/k8s-$KUBERNETES_VERSION
 "$HERE/images.sh" control-plane
 mapfile -t preload < <("$HERE/images.sh" list-control-plane)
 
+# What goes into the node itself, beside the preloaded images.
+bins=("$K8S/kubeadm" "$K8S/kubelet" "$K8S/kubectl" "$CACHE/kube/crictl-$CRICTL_VERSION/crictl")
+
 key=$( (cat "$HERE/../versions.env"; find "$HERE/node" -type f -print0 | sort -z | xargs -0 sha256sum;
-        sha256sum "$K8S"/kubeadm "$K8S"/kubelet "$K8S"/kubectl "$CACHE/kube/crictl-$CRICTL_VERSION/crictl";
+        sha256sum "${bins[@]}";
         docker image inspect -f '{{.Id}}' "${preload[@]}") | sha256sum | cut -c1-16)
-if [[ $(docker image inspect -f '{{index .Config.Labels "dev.snacktopus.key"}}' "$IMAGE" 2>/dev/null) == "$key" ]]; then
+if current "$IMAGE" "$key"; then
   say "$IMAGE is current (key $key)"; exit 0
 fi
 
@@ -38,7 +41,7 @@ trap cleanup EXIT
 mkdir -p "$ctx/bin"
 cp -r "$HERE/node/files" "$ctx/files"
 cp "$HERE/node/Dockerfile" "$ctx/Dockerfile"
-cp "$K8S"/kubeadm "$K8S"/kubelet "$K8S"/kubectl "$CACHE/kube/crictl-$CRICTL_VERSION/crictl" "$ctx/bin/"
+cp "${bins[@]}" "$ctx/bin/"
 echo "v$KUBERNETES_VERSION" >"$ctx/version"
 sed -i "s/@LOCAL_PATH_PROVISIONER_VERSION@/$LOCAL_PATH_PROVISIONER_VERSION/" "$ctx/files/default-storage.yaml"
 say "node base: systemd, containerd, runc, CNI plugins from Debian trixie (~2 min cold)"
