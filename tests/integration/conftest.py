@@ -7,7 +7,6 @@ timeout of minutes) are not the test settings.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import redis
 from snacktopus_core.settings import StackSettings
 from workflow_host.runs import TERMINAL
 
+from tests.support import BIG_ORDER, wait_until
 from tools.devstack import Stack
 
 
@@ -82,18 +82,6 @@ def as_approver(stack: StackInfo, approver: str) -> dict[str, str]:
     headers = stack.settings.approver_auth(approver)
     assert headers, f"the local stack issued no token for approver '{approver}'"
     return headers
-
-
-def wait_until(fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
-    """Polls ``fn`` until it returns something truthy; fails the test with the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"condition not met within {timeout} s (last value: {last!r})")
 
 
 class TopicCollector:
@@ -193,9 +181,6 @@ def wait_run(
         return run if run and run["status"] in statuses else None
 
     return wait_until(reached, timeout=timeout, every=0.3)
-
-
-BIG_ORDER = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
 
 
 @pytest.fixture

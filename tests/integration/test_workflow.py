@@ -20,10 +20,10 @@ from tests.integration.conftest import (
     wait_run,
     wait_until,
 )
+from tests.support import SMALL_ORDER as SMALL
 
 pytestmark = pytest.mark.integration
 WF = "workflow-host"
-SMALL = {"request": "gluten-free snacks for 4 people", "budget_usd": 20, "headcount": 4}
 BIG = BIG_ORDER
 
 

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import subprocess
-import time
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,11 +24,11 @@ from typing import Any
 import httpx
 import pytest
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from workflow_host.runs import TERMINAL
+
+from tests.support import BIG_ORDER, SMALL_ORDER, wait_until  # noqa: F401  (for the tests)
 
 ROOT = Path(__file__).resolve().parents[2]
-TERMINAL = {"completed", "rejected", "timed_out", "blocked", "failed", "cancelled"}
-BIG_ORDER = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
-SMALL_ORDER = {"request": "gluten-free snacks for 4 people", "budget_usd": 20, "headcount": 4}
 
 
 class K8sTestSettings(BaseSettings):
@@ -47,8 +47,12 @@ class K8sTestSettings(BaseSettings):
 SETTINGS = K8sTestSettings()
 
 
-def kubectl(*args: str, check: bool = True, timeout: float = 60, **kw: Any) -> str:
-    cmd = [SETTINGS.kubectl, "--context", SETTINGS.context, "-n", SETTINGS.namespace, *args]
+def kubectl(
+    *args: str, check: bool = True, timeout: float = 60, namespaced: bool = True, **kw: Any
+) -> str:
+    """kubectl on the test cluster, in the release's namespace unless ``namespaced=False``."""
+    ns = ["-n", SETTINGS.namespace] if namespaced else []
+    cmd = [SETTINGS.kubectl, "--context", SETTINGS.context, *ns, *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
     if check and done.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr}")
@@ -60,17 +64,6 @@ def helm(*args: str, timeout: float = 600) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert done.returncode == 0, f"{' '.join(cmd)} failed: {done.stderr[-2000:]}"
     return done.stdout
-
-
-def wait_until(fn: Callable[[], Any], timeout: float = 60.0, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def new_id(prefix: str) -> str:
@@ -155,8 +148,6 @@ def port_forward(target: str, remote: int) -> Forward:
         proc.terminate()
         raise AssertionError(f"port-forward {target} {remote} said: {line!r}")
     # Keep the pipe drained (kubectl logs each connection there).
-    import threading
-
     threading.Thread(target=proc.stdout.read, daemon=True).start()
     return Forward(proc, int(found.group(1)))
 
@@ -352,5 +343,31 @@ def remove_probe(wait: bool = True) -> None:
     )
     if wait:
         wait_until(
-            lambda: not kubectl("get", "svc", "event-probe-dapr", "-o", "name", check=False), 60
+            lambda: not kubectl("get", "svc", "event-probe-dapr", "-o", "name", check=False),
+            timeout=60,
+            every=1,
         )
+
+
+@pytest.fixture(scope="module")
+def cli(apps, forwards):
+    """snacktopus-approve against workflow-host's in-cluster sidecar (port-forwarded)."""
+    pod = pod_of("workflow-host")
+    env = {
+        **os.environ,
+        "SNACKTOPUS_DAPR_GRPC_PORT": str(forwards(pod, 50001).port),
+        "SNACKTOPUS_DAPR_HTTP_PORT": str(forwards(pod, 3500).port),
+        "DAPR_API_TOKEN": apps.dapr_token,
+    }
+
+    def run(*args: str, approver: str = "alice") -> subprocess.CompletedProcess[str]:
+        token = secret(f"approver-{approver}", f"approver-{approver}")
+        return subprocess.run(
+            [str(ROOT / ".venv/bin/snacktopus-approve"), *args, "--approver", approver],
+            env={**env, "SNACKTOPUS_APPROVER_TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run

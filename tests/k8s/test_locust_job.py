@@ -36,6 +36,7 @@ def test_the_locust_job_runs_a_bounded_load_and_reports_it(cluster, apps):
         job = wait_until(
             lambda: kubectl("get", "jobs", "-l", "app.kubernetes.io/name=locust", "-o", "name"),
             timeout=60,
+            every=0.5,
         ).split()[-1]
 
         def finished():

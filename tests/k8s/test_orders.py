@@ -5,18 +5,11 @@ event models), and in the in-cluster Zipkin."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-
-import pytest
 from snacktopus_core.events import OrderCompensated, OrderCompleted
 
 from tests.k8s.conftest import (
     BIG_ORDER,
-    ROOT,
-    pod_of,
     redis_json,
-    secret,
     start_order,
     wait_run,
     wait_until,
@@ -24,30 +17,6 @@ from tests.k8s.conftest import (
 
 WF = "workflow-host"
 UNDO = ["release_delivery_slot", "release_inventory", "release_quote"]
-
-
-@pytest.fixture(scope="module")
-def cli(apps, forwards):
-    """snacktopus-approve against workflow-host's in-cluster sidecar (port-forwarded)."""
-    pod = pod_of(WF)
-    env = {
-        **os.environ,
-        "SNACKTOPUS_DAPR_GRPC_PORT": str(forwards(pod, 50001).port),
-        "SNACKTOPUS_DAPR_HTTP_PORT": str(forwards(pod, 3500).port),
-        "DAPR_API_TOKEN": apps.dapr_token,
-    }
-
-    def run(*args: str, approver: str = "alice") -> subprocess.CompletedProcess[str]:
-        token = secret(f"approver-{approver}", f"approver-{approver}")
-        return subprocess.run(
-            [str(ROOT / ".venv/bin/snacktopus-approve"), *args, "--approver", approver],
-            env={**env, "SNACKTOPUS_APPROVER_TOKEN": token},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    return run
 
 
 def _trace_has(http, apps, run, tag: str, value: str):

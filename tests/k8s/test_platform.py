@@ -5,20 +5,12 @@ StorageClass that provisions (and deletes) volumes."""
 from __future__ import annotations
 
 import json
-import subprocess
 
-from tests.k8s.conftest import SETTINGS, pod_of
+from tests.k8s.conftest import SETTINGS, kubectl, pod_of
 
 
 def _cluster_json(*args: str) -> dict:
-    done = subprocess.run(
-        [SETTINGS.kubectl, "--context", SETTINGS.context, *args, "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return json.loads(done.stdout)
+    return json.loads(kubectl(*args, "-o", "json", namespaced=False))
 
 
 def test_the_node_runs_kubernetes_1_34_4_on_containerd():

@@ -18,7 +18,6 @@ from tests.k8s.conftest import (
     wait_run,
     wait_until,
 )
-from tests.k8s.test_orders import cli  # noqa: F401  (the approver CLI fixture)
 
 WF = "workflow-host"
 
@@ -35,7 +34,7 @@ def _ready(pod: dict) -> bool:
 
 
 @pytest.mark.timeout(900)
-def test_deleting_the_redis_pod_mid_run_loses_and_duplicates_nothing(http, apps, probe, cli):  # noqa: F811
+def test_deleting_the_redis_pod_mid_run_loses_and_duplicates_nothing(http, apps, probe, cli):
     claim = kubectl("get", "pvc", "data-redis-0", "-o", "jsonpath={.spec.volumeName}")
     assert claim, "Redis has no PersistentVolume"
     # One order finished before the incident: its ledger must survive it.

@@ -21,14 +21,7 @@ def _left() -> list[str]:
 
 
 def _volumes_of_namespace() -> list[str]:
-    pvs = json.loads(
-        subprocess.run(
-            [SETTINGS.kubectl, "--context", SETTINGS.context, "get", "pv", "-o", "json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )["items"]
+    pvs = json.loads(kubectl("get", "pv", "-o", "json", namespaced=False))["items"]
     return [
         pv["metadata"]["name"]
         for pv in pvs
@@ -46,7 +39,7 @@ def test_uninstall_leaves_nothing_and_install_brings_it_back(cluster):
         # Deletion is asynchronous (pods terminate, the provisioner removes the volumes).
         try:
             wait_until(lambda: not _left() and not _volumes_of_namespace(), timeout=180, every=3)
-        except AssertionError:
+        except pytest.fail.Exception:
             pass  # say precisely what is left, below
         assert _left() == [], f"left behind after uninstall: {_left()}"
         assert _volumes_of_namespace() == [], "volumes left behind"
