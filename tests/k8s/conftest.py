@@ -105,6 +105,12 @@ def cluster() -> K8sTestSettings:
     return SETTINGS
 
 
+@pytest.fixture(autouse=True)
+def _needs_cluster(cluster: K8sTestSettings) -> None:
+    """Every test here needs the cluster: skipped (or failed, when required) with the reason,
+    also those that reach it through kubectl alone."""
+
+
 @dataclass
 class Forward:
     """One ``kubectl port-forward``; stopped by the pid it started with."""
