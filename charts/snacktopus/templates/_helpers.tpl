@@ -49,3 +49,24 @@ dapr.io/app-token-secret: {{ include "snacktopus.fullname" .root }}-app-api-toke
 dapr.io/graceful-shutdown-seconds: "20"
 dapr.io/sidecar-listen-addresses: {{ $d.listenAddresses | quote }}
 {{- end -}}
+
+{{/* In-cluster addresses of the stack's own services (the Services of redis.yaml and
+     zipkin.yaml), for the components and the apps alike. */}}
+{{- define "snacktopus.redisAddress" -}}redis:6379{{- end -}}
+{{- define "snacktopus.zipkinSpans" -}}http://zipkin:9411/api/v2/spans{{- end -}}
+
+{{/* The spec of an HTTP Service on port "http" of the selected pods: ClusterIP, or a
+     NodePort when .nodePort is set. */}}
+{{- define "snacktopus.httpServiceSpec" -}}
+{{- if .nodePort -}}
+type: NodePort
+{{ end -}}
+selector: {{- include "snacktopus.selector" .sel | nindent 2 }}
+ports:
+  - name: http
+    port: {{ .port }}
+    targetPort: http
+    {{- with .nodePort }}
+    nodePort: {{ . }}
+    {{- end }}
+{{- end -}}
