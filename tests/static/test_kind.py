@@ -3,6 +3,8 @@ NodePorts of the air-gapped values, and the node image's manifests are valid Kub
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from pathlib import Path
 
 import kubernetes_validate
@@ -10,14 +12,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = ROOT / "runtime" / "kube" / "node" / "files"
+KIND_CONFIG = yaml.safe_load((ROOT / "kind-config.yaml").read_text())
 
 
 def test_kind_config_maps_every_node_port_of_the_airgap_profile_to_loopback():
-    config = yaml.safe_load((ROOT / "kind-config.yaml").read_text())
-    assert config["apiVersion"] == "kind.x-k8s.io/v1alpha4" and config["kind"] == "Cluster"
+    assert KIND_CONFIG["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert KIND_CONFIG["kind"] == "Cluster"
     # No pullable default CNI here: the node image brings its own.
-    assert config["networking"]["disableDefaultCNI"] is True
-    (node,) = config["nodes"]
+    assert KIND_CONFIG["networking"]["disableDefaultCNI"] is True
+    (node,) = KIND_CONFIG["nodes"]
     mapped = {m["containerPort"]: m for m in node["extraPortMappings"]}
     values = yaml.safe_load((ROOT / "charts/snacktopus/values-kind-airgap.yaml").read_text())
     ports = {values[k]["nodePort"] for k in ("agent", "workflow", "zipkin")}
@@ -28,14 +31,10 @@ def test_kind_config_maps_every_node_port_of_the_airgap_profile_to_loopback():
 
 
 def test_the_bridge_network_fits_the_pod_subnet():
-    import ipaddress
-    import json
-
-    config = yaml.safe_load((ROOT / "kind-config.yaml").read_text())
     conflist = json.loads((NODE / "10-snacktopus-bridge.conflist").read_text())
     (bridge,) = [p for p in conflist["plugins"] if p["type"] == "bridge"]
     subnet = ipaddress.ip_network(bridge["ipam"]["ranges"][0][0]["subnet"])
-    assert subnet.subnet_of(ipaddress.ip_network(config["networking"]["podSubnet"]))
+    assert subnet.subnet_of(ipaddress.ip_network(KIND_CONFIG["networking"]["podSubnet"]))
 
 
 def test_the_default_storage_manifest_is_valid_and_a_default_class():
