@@ -22,8 +22,11 @@ from tests.k8s.conftest import (
 WF = "workflow-host"
 
 
-def _redis_pod() -> dict:
-    return json.loads(kubectl("get", "pod", "redis-0", "-o", "json"))
+def _redis_pod() -> dict | None:
+    """redis-0 as the API server has it; None in the moment between the old pod's deletion
+    and the StatefulSet creating the new one."""
+    out = kubectl("get", "pod", "redis-0", "-o", "json", "--ignore-not-found")
+    return json.loads(out) if out.strip() else None
 
 
 def _ready(pod: dict) -> bool:
@@ -51,7 +54,7 @@ def test_deleting_the_redis_pod_mid_run_loses_and_duplicates_nothing(http, apps,
 
     def back():
         pod = _redis_pod()
-        return pod if pod["metadata"]["uid"] != old_uid and _ready(pod) else None
+        return pod if pod and pod["metadata"]["uid"] != old_uid and _ready(pod) else None
 
     wait_until(back, timeout=240, every=2)
     assert kubectl("get", "pvc", "data-redis-0", "-o", "jsonpath={.spec.volumeName}") == claim
