@@ -68,6 +68,27 @@ def test_ask_is_answered_by_the_model_and_recorded_in_history(http, stack, user,
     assert [e["entry_id"] for e in stored["entries"]] == [out["entry_id"]]
 
 
+def _sidecar_health_checks(http, stack) -> float:
+    """How many times agent-shell's sidecar was health-checked: the Dapr SDK does it once
+    for every client it builds."""
+    text = http.get(f"http://127.0.0.1:{stack.settings.agent_dapr_metrics_port}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("dapr_http_server_request_count")
+        and 'path="/v1.0/healthz/outbound"' in line
+    )
+
+
+def test_an_ask_builds_no_dapr_client_of_its_own(http, stack, user):
+    """dapr-agents builds a Dapr client per state call and per LLM call unless given one
+    (26 per ask, ~100 ms); the agent's factory hands out one shared client."""
+    before = _sidecar_health_checks(http, stack)
+    out = ask(http, stack, user, "Snacks for 3 people")
+    assert out["degraded"] is False, out
+    assert _sidecar_health_checks(http, stack) == before
+
+
 def test_memory_recall_across_sessions_shapes_the_next_basket(http, stack, user):
     first = ask(http, stack, user, "Some savory snacks for 6 people")
     first_skus = {ln["sku"] for ln in first["basket"]["lines"]}

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from snacktopus_core.events import OrderCompensated, OrderCompleted
+from workflow_host.store import index_bucket
 
 from tests.integration.conftest import (
     BIG_ORDER,
@@ -79,6 +80,37 @@ def test_happy_path_under_threshold_completes_without_approval(
     assert payload.status == "completed" and payload.approval == "auto"
     assert payload.total_usd == run["total_usd"]
     assert event["source"] == WF and event["topic"] == "order.completed"
+    # The listing index: the order's own bucket holds its last status and update time.
+    bucket = redis_json(redis_client, WF, index_bucket(order_id))
+    assert bucket[order_id] == ["completed", run["updated_at"]]
+
+
+def test_orders_indexed_before_the_buckets_are_still_listed(http, stack, redis_client):
+    """The index was one ``runs-index`` map before it was bucketed: what it lists stays
+    listed (behind newer orders), and the map is only read."""
+    legacy_id = new_id("legacy")
+    key = f"{WF}||runs-index"
+    before = redis_client.hget(key, "data")
+    entries = {**json.loads(before or "{}"), legacy_id: "completed"}
+    state = f"{stack.url('workflow-dapr')}/v1.0/state/orderstate"
+    # The old index was written first-write with ETags: a write without its ETag is refused.
+    etag = http.get(f"{state}/runs-index").headers.get("etag")
+    item = {"key": "runs-index", "value": entries, "options": {"concurrency": "first-write"}}
+    saved = http.post(state, json=[{**item, "etag": etag} if etag else item])
+    assert saved.status_code == 204, saved.text
+    try:
+        listed = http.get(f"{stack.url('workflow')}/orders", params={"limit": 1000}).json()
+        assert {"order_id": legacy_id, "status": "completed"} in listed
+        statuses = http.get(
+            f"{stack.url('workflow')}/orders", params={"status": "completed", "limit": 1000}
+        ).json()
+        assert legacy_id in [row["order_id"] for row in statuses]
+    finally:
+        if before is None:
+            redis_client.delete(key)
+        else:
+            redis_client.hset(key, "data", before)
+    assert json.loads(redis_client.hget(key, "data") or "{}").get(legacy_id) is None
 
 
 def test_approval_accepted_completes_and_records_the_approver(http, stack, user, redis_client):

@@ -293,6 +293,7 @@ class DecisionAccepted(BaseModel):
 )
 async def human_decision(
     body: DecisionRequest,
+    request: Request,
     authorization: Annotated[
         str | None,
         Header(description="`Bearer <token>`: the approver's token from the secret store."),
@@ -306,13 +307,11 @@ async def human_decision(
     if not authorization:
         raise HTTPException(401, "approvers authenticate: send 'Authorization: Bearer <token>'")
     s = get_settings()
-    url = (
-        f"{s.dapr_http_url}/v1.0/invoke/{s.workflow_app_id}/method/orders/{body.order_id}/decision"
-    )
+    path = f"/v1.0/invoke/{s.workflow_app_id}/method/orders/{body.order_id}/decision"
     payload = {"decision": body.decision, "approver": body.approver, "comment": body.comment}
+    http: httpx.AsyncClient = request.app.state.sidecar_http
     try:
-        async with httpx.AsyncClient(timeout=15, headers=s.sidecar_headers) as http:
-            r = await http.post(url, json=payload, headers={"authorization": authorization})
+        r = await http.post(path, json=payload, headers={"authorization": authorization})
     except httpx.HTTPError as exc:
         raise HTTPException(503, f"workflow-host unreachable: {exc}") from exc
     if r.status_code >= 500:

@@ -135,8 +135,9 @@ class Concierge:
         if verdict(flags) == "block":
             return await self._blocked(user_id, session_id, entry_id, question, flags, trace_id)
 
-        profile = await profiles.get(user_id)
-        recall = await self.memory.recall(user_id, session_id, question)
+        profile, recall = await asyncio.gather(
+            profiles.get(user_id), self.memory.recall(user_id, session_id, question)
+        )
         headcount, budget, basket = self._plan(question, profile, recall)
         tools_used = ["search_catalog", "check_allergens", "price_basket"]
         conflicts = tools.check_allergens(basket.skus, profile) if profile else {}
@@ -289,7 +290,9 @@ class Concierge:
         candidate_skus: list[str],
         available: dict[str, int] | None = None,
     ) -> dict:
-        profile = await profiles.get(user_id)
+        profile, recall = await asyncio.gather(
+            profiles.get(user_id), self.memory.recall(user_id, "orders", request)
+        )
         items = catalog.by_sku()
         candidates = [items[s] for s in candidate_skus if s in items]
         if not candidates:  # the catalog branch degraded: search ourselves
@@ -298,7 +301,6 @@ class Concierge:
                 list(profile.allergies) if profile else [],
                 list(profile.diet) if profile else [],
             )
-        recall = await self.memory.recall(user_id, "orders", request)
         basket = tools.price_basket(
             candidates, headcount, budget_usd, recall.preferred_skus, available
         )

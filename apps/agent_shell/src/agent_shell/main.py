@@ -8,7 +8,13 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
-from snacktopus_core.telemetry import configure_logging, configure_tracing, shutdown_tracing
+from snacktopus_core import sidecar
+from snacktopus_core.telemetry import (
+    configure_logging,
+    configure_tracing,
+    quiet_sdk_loggers,
+    shutdown_tracing,
+)
 from snacktopus_core.web import instrument, ops_router
 
 from agent_shell import api, state
@@ -28,7 +34,9 @@ def create_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(wait_for_sidecar, settings)
+        app.state.sidecar_http = sidecar.async_client(settings)
         brain = await asyncio.to_thread(Brain, settings)
+        quiet_sdk_loggers()
         app.state.concierge = Concierge(settings, brain)
         recovery = asyncio.create_task(app.state.concierge.recover())
         recovery.add_done_callback(
@@ -44,6 +52,7 @@ def create_app() -> FastAPI:
             recovery.cancel()
             await asyncio.to_thread(brain.shutdown)
             await state.close()
+            await app.state.sidecar_http.aclose()
             shutdown_tracing()
 
     app = FastAPI(

@@ -208,9 +208,16 @@ class Memory:
                     sessions.pop(sid)
             return sessions
 
-        before = await self.sessions(user_id)
-        after = await state.update(f"sessions:{user_id}", touch)
-        for sid in set(before) - set(after):
+        dropped: list[str] = []
+
+        def touch_and_note(value: dict | None) -> dict:
+            after = touch(value)
+            # Reset on every attempt: update() calls this again after an ETag conflict.
+            dropped[:] = [sid for sid in value or {} if sid not in after]
+            return after
+
+        await state.update(f"sessions:{user_id}", touch_and_note)
+        for sid in dropped:
             await state.delete(session_key(user_id, sid))
 
     async def history(
@@ -230,11 +237,14 @@ class Memory:
         the SKUs of earlier baskets (past orders shape the next one)."""
         n = self.settings.recall_entries
         words = set(_WORD.findall(question.lower()))
-        doc = await self.session(user_id, session_id)
+        recent = list(await self.sessions(user_id))[-10:]
+        # One bulk read for this session and the user's recent ones, not a trip each.
+        keys = [session_key(user_id, sid) for sid in dict.fromkeys([session_id, *recent])]
+        docs = {k: SessionDoc.model_validate(v) for k, v in (await state.get_many(keys)).items()}
+        doc = docs.get(session_key(user_id, session_id))
         pool: list[MemoryEntry] = []
-        for sid in list(await self.sessions(user_id))[-10:]:
-            other = doc if sid == session_id else await self.session(user_id, sid)
-            if other:
+        for sid in recent:
+            if other := docs.get(session_key(user_id, sid)):
                 pool.extend(e for e in other.entries if e.answer and not e.answer.blocked)
         pool.sort(key=lambda e: e.question.asked_at, reverse=True)
         scored = sorted(

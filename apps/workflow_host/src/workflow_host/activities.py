@@ -19,7 +19,7 @@ import dapr.ext.workflow as wf
 import httpx
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field
-from snacktopus_core import catalog
+from snacktopus_core import catalog, sidecar
 from snacktopus_core.events import SCHEMAS, SafetyFlag
 from snacktopus_core.models import Basket, OrderRequest, Profile
 from snacktopus_core.safety import check_basket, check_text, verdict
@@ -157,10 +157,13 @@ def _invoke(method: str, path: str, traceparent: str | None, **kwargs: Any) -> h
     """Service invocation of agent-shell through our own sidecar (never directly)."""
     s = get_settings()
     headers = {"traceparent": traceparent} if traceparent else {}
-    headers.update(s.sidecar_headers)
-    url = f"{s.dapr_http_url}/v1.0/invoke/{s.agent_app_id}/method/{path}"
-    with httpx.Client(timeout=s.recommend_timeout_s) as http:
-        return http.request(method, url, headers=headers, **kwargs)
+    return sidecar.sync_client(s).request(
+        method,
+        f"/v1.0/invoke/{s.agent_app_id}/method/{path}",
+        headers=headers,
+        timeout=s.recommend_timeout_s,
+        **kwargs,
+    )
 
 
 def _now() -> str:
@@ -170,12 +173,8 @@ def _now() -> str:
 def _reserved(skus: list[str]) -> dict[str, int]:
     if not skus:
         return {}
-    items = store.client().get_bulk_state(store.store_name(), [f"reserved:{s}" for s in skus])
-    out = {}
-    for item in items.items:
-        if item.data:
-            out[item.key.removeprefix("reserved:")] = int(item.data)
-    return out
+    values = store.get_many([f"reserved:{s}" for s in skus])
+    return {k.removeprefix("reserved:"): int(v) for k, (v, _) in values.items() if v is not None}
 
 
 # ----------------------------------------------------------------------------- steps
@@ -295,9 +294,10 @@ def reserve_inventory(data: BasketInput) -> dict[str, Any]:
         if existing and existing.get("status") != "new":
             return existing
         skus = [line.sku for line in data.basket.lines]
+        held = store.get_many([f"reserved:{sku}" for sku in skus])  # one round trip
         counts = {}
         for sku in skus:
-            value, etag = store.get(f"reserved:{sku}")
+            value, etag = held[f"reserved:{sku}"]
             if etag is None:  # first hold of this SKU: create the counter, then read its ETag
                 store.create(f"reserved:{sku}", 0)
                 value, etag = store.get(f"reserved:{sku}")
@@ -343,8 +343,9 @@ def _release_reservation(order_id: str, final_status: str) -> dict[str, Any]:
             return reservation or {"order_id": order_id, "status": "none"}
         upserts: dict[str, tuple[Any, str | None]] = {}
         if final_status == "released":
+            held = store.get_many([f"reserved:{sku}" for sku in reservation["lines"]])
             for sku, qty in reservation["lines"].items():
-                value, etag = store.get(f"reserved:{sku}")
+                value, etag = held[f"reserved:{sku}"]
                 upserts[f"reserved:{sku}"] = (max(0, int(value or 0) - qty), etag)
         reservation = {**reservation, "status": final_status, f"{final_status}_at": _now()}
         upserts[key] = (reservation, res_etag)
@@ -444,8 +445,13 @@ def save_run(data: SaveRunInput) -> None:
     span.set_attribute("snacktopus.status", record.status)
     span.set_attribute("snacktopus.phase", record.phase)
     span.set_attribute("snacktopus.degraded", ",".join(record.degraded_branches) or "false")
-    store.put(f"run:{record.order_id}", record.model_dump(mode="json"))
-    store.index_set(record.order_id, record.status, TERMINAL)
+    store.save_run(
+        record.order_id,
+        record.model_dump(mode="json"),
+        record.status,
+        record.updated_at.isoformat(),
+        TERMINAL,
+    )
     if record.terminal:
         metrics.RUNS.labels(record.status).inc()
         if record.finished_at:

@@ -7,7 +7,13 @@ from contextlib import asynccontextmanager
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from snacktopus_core.telemetry import configure_logging, configure_tracing, shutdown_tracing
+from snacktopus_core import sidecar
+from snacktopus_core.telemetry import (
+    configure_logging,
+    configure_tracing,
+    quiet_sdk_loggers,
+    shutdown_tracing,
+)
 from snacktopus_core.web import instrument, ops_router
 
 from workflow_host import api, approvals
@@ -22,15 +28,19 @@ def create_app() -> FastAPI:
     tracer = configure_tracing(SERVICE, settings)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):
+    async def lifespan(app: FastAPI):
         from workflow_host.runtime import build_runtime
 
+        app.state.sidecar_http = sidecar.async_client(settings)
         wfr = build_runtime()
         wfr.start()
+        quiet_sdk_loggers()
         try:
             yield
         finally:
             wfr.shutdown()
+            await app.state.sidecar_http.aclose()
+            sidecar.close_sync_clients()
             shutdown_tracing()
 
     app = FastAPI(

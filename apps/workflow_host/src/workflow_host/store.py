@@ -3,8 +3,10 @@
 Keys (Dapr prefixes them with the app id in Redis: ``workflow-host||<key>``):
 
 - ``run:<order_id>``          the :class:`RunRecord`
-- ``runs-index``              ``{order_id: status}`` for listing (Redis has no query API
-                               without RediSearch, so we keep our own index)
+- ``runs-index:<nn>``          16 buckets of ``{order_id: [status, updated_at]}`` for
+                               listing (Redis has no query API without RediSearch, so we
+                               keep our own index); an order's bucket is a hash of its id
+- ``runs-index``              the index before it was bucketed: read, never written
 - ``quote:<order_id>``        a held price quote            (undo: release_quote)
 - ``reservation:<order_id>``  reserved lines, held/released (undo: release_inventory)
 - ``reserved:<sku>``          units of a SKU currently held by all orders
@@ -18,6 +20,7 @@ update (first-write concurrency: a stale ETag is refused by the store).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Callable
@@ -34,8 +37,9 @@ T = TypeVar("T")
 STRONG_FIRST_WRITE = StateOptions(
     consistency=Consistency.strong, concurrency=Concurrency.first_write
 )
-INDEX_KEY = "runs-index"
-INDEX_KEEP_TERMINAL = 5000
+LEGACY_INDEX_KEY = "runs-index"
+INDEX_BUCKETS = 16
+INDEX_KEEP_TERMINAL = 5000  # across all buckets
 
 _client: DaprClient | None = None
 _client_lock = threading.Lock()
@@ -63,6 +67,19 @@ def get(key: str) -> tuple[Any | None, str | None]:
     if not resp.data:
         return None, resp.etag or None
     return json.loads(resp.data), resp.etag or None
+
+
+def get_many(keys: list[str]) -> dict[str, tuple[Any | None, str | None]]:
+    """``{key: (value, etag)}`` for every key, in one bulk read (daprd fetches the keys
+    concurrently); a key with no value maps to ``(None, None)``."""
+    if not keys:
+        return {}
+    resp = client().get_bulk_state(store_name(), keys, parallelism=min(len(keys), 16))
+    out: dict[str, tuple[Any | None, str | None]] = {k: (None, None) for k in keys}
+    for item in resp.items:
+        if item.data:
+            out[item.key] = (json.loads(item.data), item.etag or None)
+    return out
 
 
 def put(key: str, value: Any, etag: str | None = None, *, create_only: bool = False) -> None:
@@ -126,19 +143,58 @@ def transact(upserts: dict[str, tuple[Any, str | None]], deletes: list[str] = ()
     client().execute_state_transaction(store_name(), ops)
 
 
-def index_set(order_id: str, status: str, terminal: frozenset[str]) -> None:
-    def apply(index: dict[str, str] | None) -> dict[str, str]:
-        index = dict(index or {})
-        index.pop(order_id, None)
-        index[order_id] = status  # re-insert: dicts keep insertion order, newest last
-        done = [k for k, v in index.items() if v in terminal]
-        for k in done[: max(0, len(done) - INDEX_KEEP_TERMINAL)]:
-            del index[k]
-        return index
+def index_bucket(order_id: str) -> str:
+    n = int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % INDEX_BUCKETS
+    return f"runs-index:{n:02d}"
 
-    update(INDEX_KEY, apply)
+
+def save_run(
+    order_id: str, record: dict[str, Any], status: str, updated_at: str, terminal: frozenset[str]
+) -> None:
+    """Writes the run record and its index entry in one transaction.
+
+    The index used to be one key for all runs: every save read and rewrote the whole map
+    (28 KB after 700 runs, up to 5000 terminal entries) and every run in flight contended
+    for its ETag. A bucket holds a sixteenth of it, and the record and the entry go in one
+    round trip instead of two.
+    """
+    bucket = index_bucket(order_id)
+    keep = INDEX_KEEP_TERMINAL // INDEX_BUCKETS
+    last: Exception | None = None
+    for _ in range(20):
+        current, etag = get(bucket)
+        if etag is None:  # a bucket's first write: create it, so the ETag guards from now on
+            create(bucket, {})
+            current, etag = get(bucket)
+        entries = dict(current or {})
+        entries.pop(order_id, None)
+        entries[order_id] = [status, updated_at]  # re-insert: newest last
+        done = [k for k, (st, _) in entries.items() if st in terminal]
+        for k in done[: max(0, len(done) - keep)]:
+            del entries[k]
+        try:
+            transact({f"run:{order_id}": (record, None), bucket: (entries, etag)})
+            return
+        except Exception as exc:
+            if not is_conflict(exc):
+                raise
+            last = exc
+    raise EtagConflict(f"{bucket}: still conflicting after 20 attempts: {last}")
 
 
 def index() -> dict[str, str]:
-    value, _ = get(INDEX_KEY)
-    return value or {}
+    """``{order_id: status}``, least recently updated first."""
+    keys = [LEGACY_INDEX_KEY] + [f"runs-index:{n:02d}" for n in range(INDEX_BUCKETS)]
+    values = get_many(keys)
+    legacy = values.pop(LEGACY_INDEX_KEY)[0] or {}
+    rows = [
+        (updated_at, order_id, status)
+        for bucket, _ in values.values()
+        for order_id, (status, updated_at) in (bucket or {}).items()
+    ]
+    rows.sort()
+    out = dict(legacy)  # written before the buckets: the oldest
+    for _, order_id, status in rows:
+        out.pop(order_id, None)
+        out[order_id] = status
+    return out

@@ -99,6 +99,19 @@ def branch_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
     )
 
 
+def store_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
+    """For steps that write orders (all idempotent): 0.25, 0.5, 1, 2, 4 s between
+    attempts, so a store restart delays the order instead of failing it. The sidecar's own
+    retries on ``orderstate`` are kept short (components/resiliency.yaml): durable retries
+    belong here, where a retry re-reads the ETags a conflicting transaction needs."""
+    return wf.RetryPolicy(
+        first_retry_interval=timedelta(milliseconds=250),
+        max_number_of_attempts=settings.store_max_attempts,
+        backoff_coefficient=2.0,
+        max_retry_interval=timedelta(seconds=4),
+    )
+
+
 def invoke_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
     """For steps that call agent-shell through service invocation: 1, 2, 4, 8, 10, 10 s
     between attempts, so a restarting agent (~15 s) delays the order instead of failing it."""
@@ -153,8 +166,12 @@ class Run:
             self.record.status = status
         self.record.updated_at = self.ctx.current_utc_datetime
         self.ctx.set_custom_status(f"{self.record.status}:{phase}")
+        # Idempotent (the whole record, last write wins), so a store blip is retried here
+        # rather than failing the run (the sidecar's own retries on orderstate are short).
         return self.ctx.call_activity(
-            act.save_run, input={"record": self.record.model_dump(mode="json")}
+            act.save_run,
+            input={"record": self.record.model_dump(mode="json")},
+            retry_policy=store_retry(get_settings()),
         )
 
 
@@ -292,7 +309,7 @@ def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[An
     ):
         t = ctx.current_utc_datetime
         try:
-            yield ctx.call_activity(fn, input=basket_in, retry_policy=branch_retry(settings))
+            yield ctx.call_activity(fn, input=basket_in, retry_policy=store_retry(settings))
         except wf.TaskFailedError as exc:
             run.step(name, t, "failed", str(exc)[:200])
             return (yield from _finish_compensated(ctx, run, "failed", f"{name} failed", settings))
@@ -353,7 +370,7 @@ def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[An
                 "basket": recommendation.basket.model_dump(mode="json"),
                 "approver": rec.approval.approver,
             },
-            retry_policy=branch_retry(settings),
+            retry_policy=store_retry(settings),
         )
     except wf.TaskFailedError as exc:
         run.step("place_order", t, "failed", str(exc)[:200])

@@ -67,6 +67,34 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    quiet_sdk_loggers()
+
+
+# The Dapr workflow SDK's loggers. Each logs every orchestration turn and activity at
+# INFO, and each adds a plain-text handler of its own whenever a worker or client is made
+# (one more per DaprWorkflowClient), on top of propagating to our JSON handler: every line
+# was written two or more times, and a run of 13 activities wrote ~70 (make bench).
+SDK_LOGGERS = (
+    "durabletask-worker",
+    "durabletask-client",
+    "WorkflowRuntime",
+    "DaprWorkflowClient",
+    "DaprWorkflowContext",
+    "WorkflowActivityContext",
+)
+
+
+def quiet_sdk_loggers() -> None:
+    """Routes the workflow SDK's loggers through our JSON handler only, at WARNING unless
+    the root logger is at DEBUG. The level holds (the SDK sets its handlers' levels, not
+    its loggers'); call it again after making SDK workers or clients to drop the handlers
+    they added."""
+    level = logging.DEBUG if logging.getLogger().level <= logging.DEBUG else logging.WARNING
+    for name in SDK_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.setLevel(level)
 
 
 def configure_tracing(service: str, settings: AppSettings) -> trace.Tracer:

@@ -50,10 +50,10 @@ def ops_router(service: str, settings: AppSettings, required_components: set[str
         summary="Readiness: the sidecar answers and the components this app needs are loaded.",
         responses={503: {"model": Readiness}},
     )
-    async def readyz() -> Response:
+    async def readyz(request: Request) -> Response:
         try:
-            async with httpx.AsyncClient(timeout=2.0, headers=settings.sidecar_headers) as client:
-                meta = (await client.get(f"{settings.dapr_http_url}/v1.0/metadata")).json()
+            client: httpx.AsyncClient = request.app.state.sidecar_http
+            meta = (await client.get("/v1.0/metadata", timeout=2.0)).json()
         except (httpx.HTTPError, ValueError) as exc:
             body = Readiness(
                 ready=False, service=service, sidecar=False, components=[], detail=str(exc)

@@ -1,0 +1,62 @@
+"""Pooled HTTP clients for our own calls to this app's Dapr sidecar (service invocation,
+metadata). The Dapr SDK covers state, pub/sub and workflows over gRPC; these are the calls
+it has no typed API for, so they go through ``httpx``.
+
+Why pooled: a new ``httpx`` client builds an SSL context from the certifi bundle even for
+a plain-HTTP loopback URL, about 20 ms on the 2-core machine, which is more than the
+sidecar round trip it was made for. workflow-host used to make one per service
+invocation, twice per order (``make bench``, test plan Appendix B). One client per process
+(sync, thread-safe, for activities running in the worker's thread pool) or per app
+lifespan (async, bound to its event loop) pays that once and keeps the connection open.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+
+from snacktopus_core.settings import AppSettings
+
+# Enough for the activity thread pool's concurrent invocations without queueing on the
+# pool; the sidecar is on loopback, so idle keep-alive connections cost next to nothing.
+LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+
+_sync: dict[tuple[str, tuple[tuple[str, str], ...]], httpx.Client] = {}
+_sync_lock = threading.Lock()
+
+
+def _key(settings: AppSettings) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return settings.dapr_http_url, tuple(sorted(settings.sidecar_headers.items()))
+
+
+def sync_client(settings: AppSettings) -> httpx.Client:
+    """This process's client for ``settings``' sidecar, made on first use. Per-call
+    timeouts go on the request (``timeout=``), so one client serves every caller."""
+    key = _key(settings)
+    with _sync_lock:
+        client = _sync.get(key)
+        if client is None or client.is_closed:
+            client = httpx.Client(
+                base_url=settings.dapr_http_url, headers=settings.sidecar_headers, limits=LIMITS
+            )
+            _sync[key] = client
+        return client
+
+
+def async_client(settings: AppSettings, timeout: float = 15.0) -> httpx.AsyncClient:
+    """A new async client for ``settings``' sidecar; an app makes one in its lifespan and
+    closes it at shutdown (an async client belongs to the event loop that made it)."""
+    return httpx.AsyncClient(
+        base_url=settings.dapr_http_url,
+        headers=settings.sidecar_headers,
+        limits=LIMITS,
+        timeout=timeout,
+    )
+
+
+def close_sync_clients() -> None:
+    with _sync_lock:
+        for client in _sync.values():
+            client.close()
+        _sync.clear()
