@@ -1,11 +1,12 @@
 """Overhead benchmark: the snacktopus workflow beside a bare Dapr workflow, and ``/ask``
 beside a plain Dapr conversation call, in one run on the same runtime (``make bench``).
 
-    .venv/bin/python loadtest/bench.py [--runs 30] [--concurrency 4] [--asks 30]
+    .venv/bin/python loadtest/bench.py [--runs 40] [--concurrency 4] [--asks 30]
 
-The local stack runs its *bench* profile: agent-shell's model is Dapr's
-``conversation.echo`` component (the benchmark measures our code and Dapr, not SmolLM2),
-every order is under the approval threshold (auto-approved), and a ``bare-bench`` app
+A local stack of its own (``.run/bench``, an empty store each time) runs the *bench*
+profile: agent-shell's model is Dapr's ``conversation.echo`` component (the benchmark
+measures our code and Dapr, not SmolLM2), every order is under the approval threshold
+(auto-approved), and a ``bare-bench`` app
 (``loadtest/bare_workflow.py``, no Snacktopus code) runs trivial activities in the same
 shape under its own sidecar, on the same daprd, placement, scheduler and Redis.
 
@@ -44,6 +45,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
 import time
 import uuid
@@ -208,14 +210,33 @@ class Bench:
         return {"ask": summary(ask_ms), "converse": summary(converse_ms)}
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
-    stack = Stack(StackSettings())
-    started = False
+def bench_stack() -> Stack:
+    """A stack of its own, in ``.run/bench``, on an empty store every time.
+
+    Each bench places ~90 orders of the same cheap basket and placed orders keep their
+    stock, so on a long-lived store the cheapest SKUs ran out after a few benches and runs
+    ended ``failed`` on ``reserve_inventory``; earlier orders also grow the run index. The
+    benchmark measures our code and Dapr, so it starts from nothing, and leaves the
+    developer's own stack and data (``.run``) alone.
+    """
+    mine = Stack(StackSettings())
+    if (pid := mine.supervisord_pid()) is not None:
+        raise SystemExit(
+            f"a '{mine.profile()}' stack is running (supervisord pid {pid}) on the ports the "
+            "bench uses: `make down` first"
+        )
+    stack = Stack(StackSettings(run_dir=mine.run / "bench"))
     if stack.supervisord_pid() is None:
+        for data in ("redis", "scheduler"):
+            shutil.rmtree(stack.run / data, ignore_errors=True)
+    return stack
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    stack = bench_stack()
+    started = stack.supervisord_pid() is None
+    if started:
         stack.up("bench", True, timeout=300)
-        started = True
-    elif stack.profile() != "bench":
-        raise SystemExit(f"a '{stack.profile()}' stack is running: `make down` first")
     try:
         b = Bench(stack)
         console.print("warm-up: 3 runs of each workflow, 3 asks")

@@ -135,15 +135,6 @@ class Concierge:
         if verdict(flags) == "block":
             return await self._blocked(user_id, session_id, entry_id, question, flags, trace_id)
 
-        profile, recall = await asyncio.gather(
-            profiles.get(user_id), self.memory.recall(user_id, session_id, question)
-        )
-        headcount, budget, basket = self._plan(question, profile, recall)
-        tools_used = ["search_catalog", "check_allergens", "price_basket"]
-        conflicts = tools.check_allergens(basket.skus, profile) if profile else {}
-        if any(conflicts.values()):  # search excludes them: reaching here is a bug, not a risk
-            raise RuntimeError(f"allergen filter let through {conflicts}")
-
         entry = MemoryEntry(
             entry_id=entry_id,
             user_id=user_id,
@@ -152,7 +143,23 @@ class Concierge:
             trace_id=trace_id,
         )
         instance_id = f"ask-{entry_id}"
-        await self._mark_pending(entry, instance_id)
+        # Independent reads and the pending mark, together: each is a sidecar round trip.
+        # A failure before the model runs unmarks the ask, so a restart does not answer it.
+        try:
+            profile, recall, _ = await asyncio.gather(
+                profiles.get(user_id),
+                self.memory.recall(user_id, session_id, question),
+                self._mark_pending(entry, instance_id),
+            )
+            headcount, budget, basket = self._plan(question, profile, recall)
+            conflicts = tools.check_allergens(basket.skus, profile) if profile else {}
+            if any(conflicts.values()):  # search excludes them: reaching here is a bug
+                raise RuntimeError(f"allergen filter let through {conflicts}")
+        except Exception:
+            await self._clear_pending(entry_id)
+            raise
+        tools_used = ["search_catalog", "check_allergens", "price_basket"]
+
         model_text, llm_ms, error = (None, None, "no agent")
         if self.brain is not None:
             model_text, llm_ms, error = await self.brain.explain(
@@ -200,18 +207,20 @@ class Concierge:
         metrics.ANSWERS.labels(source).inc()
         all_flags = flags + evaluation.flags
         entry.answer = Answer(text=answer, basket=basket, degraded=degraded, flags=all_flags)
-        await self.memory.append(entry)
-        await evaluator.report(
-            self.settings,
-            source=source,
-            user_id=entry.user_id,
-            session_id=entry.session_id,
-            order_id=None,
-            flags=all_flags,
-            trace_id=entry.trace_id,
-            evaluation=evaluation,
-            degraded=degraded,
-            model=None if degraded else self.settings.llm_model_label,
+        await asyncio.gather(
+            self.memory.append(entry),
+            evaluator.report(
+                self.settings,
+                source=source,
+                user_id=entry.user_id,
+                session_id=entry.session_id,
+                order_id=None,
+                flags=all_flags,
+                trace_id=entry.trace_id,
+                evaluation=evaluation,
+                degraded=degraded,
+                model=None if degraded else self.settings.llm_model_label,
+            ),
         )
         return Outcome(
             answer=answer,
