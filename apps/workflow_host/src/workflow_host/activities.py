@@ -170,6 +170,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def _hold_once(key: str, value: dict[str, Any]) -> dict[str, Any]:
+    """Writes ``value`` unless ``key`` exists, and returns what the key holds: a retry or
+    a replay gets the first write back. Create first, read only on a conflict: one round
+    trip on the usual path instead of a read and a write."""
+    if store.create(key, value):
+        return value
+    existing, _ = store.get(key)
+    return existing
+
+
 def _reserved(skus: list[str]) -> dict[str, int]:
     if not skus:
         return {}
@@ -220,10 +230,6 @@ def nutrition_and_allergens(data: OrderStepInput) -> dict[str, Any]:
 @activity("price_quote")
 def price_quote(data: OrderStepInput) -> dict[str, Any]:
     """Side effect: holds a volume-discount quote for this order (undo: release_quote)."""
-    key = f"quote:{data.order_id}"
-    existing, _ = store.get(key)
-    if existing:
-        return existing
     pct = 10.0 if data.order.headcount >= 50 else 5.0 if data.order.headcount >= 20 else 0.0
     quote = {
         "order_id": data.order_id,
@@ -232,8 +238,7 @@ def price_quote(data: OrderStepInput) -> dict[str, Any]:
         "valid_until": (datetime.now(UTC) + timedelta(hours=24)).isoformat(),
         "held_at": _now(),
     }
-    store.put(key, quote)
-    return quote
+    return _hold_once(f"quote:{data.order_id}", quote)
 
 
 @activity("vendor_eta")
@@ -289,12 +294,13 @@ def reserve_inventory(data: BasketInput) -> dict[str, Any]:
     """Side effect: holds stock for every line (undo: release_inventory). Atomic over all
     lines; refuses when a SKU no longer has the units available."""
     key = f"reservation:{data.order_id}"
+    skus = [line.sku for line in data.basket.lines]
     for _ in range(20):
-        existing, res_etag = store.get(key)
+        # The reservation and the stock counters in one round trip.
+        held = store.get_many([key, *(f"reserved:{sku}" for sku in skus)])
+        existing, res_etag = held[key]
         if existing and existing.get("status") != "new":
             return existing
-        skus = [line.sku for line in data.basket.lines]
-        held = store.get_many([f"reserved:{sku}" for sku in skus])  # one round trip
         counts = {}
         for sku in skus:
             value, etag = held[f"reserved:{sku}"]
@@ -304,11 +310,10 @@ def reserve_inventory(data: BasketInput) -> dict[str, Any]:
             counts[sku] = (int(value or 0), etag)
         items = catalog.by_sku()
         for line in data.basket.lines:
-            held = counts[line.sku][0]
-            if items[line.sku].stock - held < line.quantity:
+            left = items[line.sku].stock - counts[line.sku][0]
+            if left < line.quantity:
                 raise RuntimeError(
-                    f"out of stock: {line.sku} has {items[line.sku].stock - held} available, "
-                    f"{line.quantity} asked"
+                    f"out of stock: {line.sku} has {left} available, {line.quantity} asked"
                 )
         reservation = {
             "order_id": data.order_id,
@@ -370,10 +375,6 @@ def release_inventory(data: UndoInput) -> dict[str, Any]:
 @activity("hold_delivery_slot")
 def hold_delivery_slot(data: BasketInput) -> dict[str, Any]:
     """Side effect: books a delivery slot with the slowest vendor's ETA (undo: release)."""
-    key = f"slot:{data.order_id}"
-    existing, _ = store.get(key)
-    if existing:
-        return existing
     vendors = sorted({line.vendor for line in data.basket.lines})
     eta = max((data.vendor_etas.get(v, 120) for v in vendors), default=120)
     slot = {
@@ -383,8 +384,7 @@ def hold_delivery_slot(data: BasketInput) -> dict[str, Any]:
         "eta_minutes": eta,
         "held_at": _now(),
     }
-    store.put(key, slot)
-    return slot
+    return _hold_once(f"slot:{data.order_id}", slot)
 
 
 def _release(key: str) -> dict[str, Any]:
@@ -417,24 +417,22 @@ class PlaceInput(StepInput):
 
 @activity("place_order")
 def place_order(data: PlaceInput) -> dict[str, Any]:
-    """Writes the order to the ledger once: a second call returns the first entry."""
-    key = f"ledger:{data.order_id}"
-    existing, _ = store.get(key)
-    if existing:
-        return existing
-    entry = {
-        "order_id": data.order_id,
-        "user_id": data.user_id,
-        "lines": {line.sku: line.quantity for line in data.basket.lines},
-        "total_usd": data.basket.total_usd,
-        "approver": data.approver,
-        "placed_at": _now(),
-    }
-    # Create-only: a concurrent duplicate cannot overwrite the first entry.
-    if not store.create(key, entry):
-        existing, _ = store.get(key)
-        return existing
-    _release_reservation(data.order_id, "committed")
+    """Writes the order to the ledger once (create-only: a duplicate cannot overwrite the
+    first entry, and gets it back), then commits the reservation. The commit also runs
+    when the entry was already there: a retry after a crash between the two finishes it
+    (it used to return early and leave the stock held)."""
+    entry = _hold_once(
+        f"ledger:{data.order_id}",
+        {
+            "order_id": data.order_id,
+            "user_id": data.user_id,
+            "lines": {line.sku: line.quantity for line in data.basket.lines},
+            "total_usd": data.basket.total_usd,
+            "approver": data.approver,
+            "placed_at": _now(),
+        },
+    )
+    _release_reservation(data.order_id, "committed")  # a no-op once committed
     return entry
 
 
