@@ -14,6 +14,7 @@ import time
 
 import grpc
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
+from snacktopus_core.telemetry import quiet_sdk_loggers
 
 from workflow_host import store
 from workflow_host.runs import ApprovalDecision, RunRecord
@@ -41,6 +42,7 @@ def wf_client() -> DaprWorkflowClient:
     global _client
     if _client is None:
         _client = DaprWorkflowClient()
+        quiet_sdk_loggers()  # the client added a plain-text handler of its own
     return _client
 
 

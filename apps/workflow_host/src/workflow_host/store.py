@@ -143,9 +143,13 @@ def transact(upserts: dict[str, tuple[Any, str | None]], deletes: list[str] = ()
     client().execute_state_transaction(store_name(), ops)
 
 
-def index_bucket(order_id: str) -> str:
-    n = int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % INDEX_BUCKETS
+def _bucket_key(n: int) -> str:
     return f"runs-index:{n:02d}"
+
+
+def index_bucket(order_id: str) -> str:
+    """The index bucket an order's entry lives in (a stable hash of its id)."""
+    return _bucket_key(int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % INDEX_BUCKETS)
 
 
 def save_run(
@@ -184,7 +188,7 @@ def save_run(
 
 def index() -> dict[str, str]:
     """``{order_id: status}``, least recently updated first."""
-    keys = [LEGACY_INDEX_KEY] + [f"runs-index:{n:02d}" for n in range(INDEX_BUCKETS)]
+    keys = [LEGACY_INDEX_KEY] + [_bucket_key(n) for n in range(INDEX_BUCKETS)]
     values = get_many(keys)
     legacy = values.pop(LEGACY_INDEX_KEY)[0] or {}
     rows = [
