@@ -25,8 +25,9 @@ class WorkflowSettings(AppSettings):
     compensate_release_quote: bool = True
     undo_max_attempts: int = Field(default=4, ge=1, le=20)
     branch_max_attempts: int = Field(default=3, ge=1, le=10)
-    # Steps that write orders (run record, stock, slot, ledger) wait out a store restart.
-    store_max_attempts: int = Field(default=6, ge=1, le=20)
+    # Steps that write orders (run record, stock, slot, ledger) wait out a store restart:
+    # 10 attempts span ~24 s, a Redis pod rescheduled on Kubernetes included.
+    store_max_attempts: int = Field(default=10, ge=1, le=20)
     # Steps that call agent-shell wait out its restart (~15 s) rather than fail the order.
     invoke_max_attempts: int = Field(default=7, ge=1, le=20)
     workflow_worker_threads: int = Field(

@@ -100,8 +100,9 @@ def branch_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
 
 
 def store_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
-    """For steps that write orders (all idempotent): 0.25, 0.5, 1, 2, 4 s between
-    attempts, so a store restart delays the order instead of failing it. The sidecar's own
+    """For steps that write orders (all idempotent): 0.25, 0.5, 1, 2, then 4 s between
+    attempts (~24 s with the default 10), so a store restart delays the order instead of
+    failing it. The sidecar's own
     retries on ``orderstate`` are kept short (components/resiliency.yaml): durable retries
     belong here, where a retry re-reads the ETags a conflicting transaction needs."""
     return wf.RetryPolicy(
