@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from snacktopus_core.catalog import by_sku
 from snacktopus_core.events import OrderCompensated, OrderCompleted
 from workflow_host.store import index_bucket
 
@@ -344,3 +345,49 @@ def test_a_direct_start_with_a_bad_order_fails_with_the_reason(http, stack):
     assert "invalid order input" in failure and "headcount" in failure, failure
     view = http.get(f"{stack.url('workflow')}/orders/{order_id}").json()
     assert view["workflow_status"] == "FAILED" and view["run"] is None
+
+
+def _step_count(http, stack, step: str) -> float:
+    text = http.get(f"{stack.url('workflow')}/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("snacktopus_workflow_step_seconds_count") and f'step="{step}"' in line
+    )
+
+
+def test_an_order_whose_stock_is_gone_fails_on_the_first_try_and_holds_nothing(
+    http, stack, user, redis_client
+):
+    """Out of stock is an answer, not a fault: reserve_inventory runs once (no store
+    retries), holds nothing, and the run fails with the reason, its quote released."""
+    items = by_sku()
+    keys = {sku: f"{WF}||reserved:{sku}" for sku in items}
+    before = {sku: redis_client.hget(key, "data") for sku, key in keys.items()}
+    full = {sku: json.dumps(item.stock) for sku, item in items.items()}
+    try:
+        for sku, key in keys.items():  # every unit of every SKU held by other orders
+            redis_client.hset(key, "data", full[sku])
+        tries = _step_count(http, stack, "reserve_inventory")
+        # With the catalog branch failed, the agent picks from the catalog's own stock
+        # figures, so the basket it builds asks for units that are all held.
+        faults = {"fail_branches": ["catalog_lookup"]}
+        order_id = start_order(http, stack, user_id=user, faults=faults, **SMALL)
+        run = wait_run(http, stack, order_id)
+        assert run["status"] == "failed", run
+        assert run["reason"].startswith("out of stock: "), run["reason"]
+        assert run["side_effects"] == ["price_quote"]
+        assert run["compensations"] == ["release_quote"]
+        assert [s["step"] for s in run["steps"]][-2:] == ["reserve_inventory", "compensation"]
+        assert run["steps"][-2]["status"] == "failed"
+        assert _step_count(http, stack, "reserve_inventory") == tries + 1
+        reservation = redis_json(redis_client, WF, f"reservation:{order_id}") or {}
+        assert reservation.get("status") != "held"
+        assert redis_json(redis_client, WF, f"quote:{order_id}")["status"] == "released"
+        assert {sku: redis_client.hget(key, "data") for sku, key in keys.items()} == full
+    finally:
+        for sku, key in keys.items():
+            if before[sku] is None:
+                redis_client.delete(key)
+            else:
+                redis_client.hset(key, "data", before[sku])

@@ -292,7 +292,9 @@ def safety_gate(data: SafetyInput) -> SafetyResult:
 @activity("reserve_inventory")
 def reserve_inventory(data: BasketInput) -> dict[str, Any]:
     """Side effect: holds stock for every line (undo: release_inventory). Atomic over all
-    lines; refuses when a SKU no longer has the units available."""
+    lines. When a SKU no longer has the units, it holds nothing and says so in its result
+    (``status: out_of_stock``) rather than raising: an answer, not a fault, so the
+    workflow's store retries (~24 s) are not spent on it."""
     key = f"reservation:{data.order_id}"
     skus = [line.sku for line in data.basket.lines]
     for _ in range(20):
@@ -312,9 +314,12 @@ def reserve_inventory(data: BasketInput) -> dict[str, Any]:
         for line in data.basket.lines:
             left = items[line.sku].stock - counts[line.sku][0]
             if left < line.quantity:
-                raise RuntimeError(
-                    f"out of stock: {line.sku} has {left} available, {line.quantity} asked"
-                )
+                return {
+                    "order_id": data.order_id,
+                    "status": "out_of_stock",
+                    "detail": f"out of stock: {line.sku} has {left} available, "
+                    f"{line.quantity} asked",
+                }
         reservation = {
             "order_id": data.order_id,
             "status": "held",

@@ -310,10 +310,13 @@ def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[An
     ):
         t = ctx.current_utc_datetime
         try:
-            yield ctx.call_activity(fn, input=basket_in, retry_policy=store_retry(settings))
+            held = yield ctx.call_activity(fn, input=basket_in, retry_policy=store_retry(settings))
         except wf.TaskFailedError as exc:
             run.step(name, t, "failed", str(exc)[:200])
             return (yield from _finish_compensated(ctx, run, "failed", f"{name} failed", settings))
+        if (held or {}).get("status") == "out_of_stock":  # nothing held: no undo for it
+            run.step(name, t, "failed", held["detail"][:200])
+            return (yield from _finish_compensated(ctx, run, "failed", held["detail"], settings))
         rec.side_effects.append(name)
         run.step(name, t)
 
