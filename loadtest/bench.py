@@ -151,8 +151,9 @@ class Bench:
             time.sleep(poll_s)
 
     def latency(self, bodies: dict[str, dict[str, Any]], n: int) -> dict[str, dict[str, Any]]:
-        """``n`` runs of each kind, one at a time, interleaved; each marked stalled when its
-        sidecar logged the runtime's one-second actor retry while it ran."""
+        """``n`` runs of each kind, one at a time, interleaved; a run counts as parked when
+        its sidecar logged the runtime's one-second actor retry while it ran and it took
+        that second longer than the fastest run of its kind."""
         runs: dict[str, list[tuple[float, bool]]] = {k: [] for k in bodies}
         for _ in range(n):
             for kind, body in bodies.items():

@@ -170,16 +170,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _hold_once(key: str, value: dict[str, Any]) -> dict[str, Any]:
-    """Writes ``value`` unless ``key`` exists, and returns what the key holds: a retry or
-    a replay gets the first write back. Create first, read only on a conflict: one round
-    trip on the usual path instead of a read and a write."""
-    if store.create(key, value):
-        return value
-    existing, _ = store.get(key)
-    return existing
-
-
 def _reserved(skus: list[str]) -> dict[str, int]:
     if not skus:
         return {}
@@ -238,7 +228,7 @@ def price_quote(data: OrderStepInput) -> dict[str, Any]:
         "valid_until": (datetime.now(UTC) + timedelta(hours=24)).isoformat(),
         "held_at": _now(),
     }
-    return _hold_once(f"quote:{data.order_id}", quote)
+    return store.create_or_get(f"quote:{data.order_id}", quote)[0]
 
 
 @activity("vendor_eta")
@@ -389,7 +379,7 @@ def hold_delivery_slot(data: BasketInput) -> dict[str, Any]:
         "eta_minutes": eta,
         "held_at": _now(),
     }
-    return _hold_once(f"slot:{data.order_id}", slot)
+    return store.create_or_get(f"slot:{data.order_id}", slot)[0]
 
 
 def _release(key: str) -> dict[str, Any]:
@@ -426,7 +416,7 @@ def place_order(data: PlaceInput) -> dict[str, Any]:
     first entry, and gets it back), then commits the reservation. The commit also runs
     when the entry was already there: a retry after a crash between the two finishes it
     (it used to return early and leave the stock held)."""
-    entry = _hold_once(
+    entry, _ = store.create_or_get(
         f"ledger:{data.order_id}",
         {
             "order_id": data.order_id,

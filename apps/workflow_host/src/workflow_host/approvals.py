@@ -88,8 +88,8 @@ def decide(order_id: str, decision: ApprovalDecision) -> RunRecord:
             detail += f" (already decided: {run.approval.decision} by {run.approval.approver})"
         raise NotWaiting(detail)
     claim = {"decision": decision.decision, "approver": decision.approver}
-    if not store.create(f"decision:{order_id}", claim):
-        claimed, _ = store.get(f"decision:{order_id}")
+    claimed, created = store.create_or_get(f"decision:{order_id}", claim)
+    if not created:
         raise NotWaiting(
             f"order {order_id} already has a decision: {claimed['decision']} by "
             f"{claimed['approver']}"

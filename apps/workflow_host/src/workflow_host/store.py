@@ -105,6 +105,16 @@ def create(key: str, value: Any) -> bool:
         raise
 
 
+def create_or_get(key: str, value: Any) -> tuple[Any, bool]:
+    """Writes ``value`` unless ``key`` exists; returns what the key holds and whether this
+    call wrote it. Create first, read only on a conflict: one round trip on the usual
+    path, and a retry or a replay gets the first write back."""
+    if create(key, value):
+        return value, True
+    existing, _ = get(key)
+    return existing, False
+
+
 def delete(key: str) -> None:
     client().delete_state(store_name(), key)
 

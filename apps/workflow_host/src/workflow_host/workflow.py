@@ -102,9 +102,9 @@ def branch_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
 def store_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
     """For steps that write orders (all idempotent): 0.25, 0.5, 1, 2, then 4 s between
     attempts (~24 s with the default 10), so a store restart delays the order instead of
-    failing it. The sidecar's own
-    retries on ``orderstate`` are kept short (components/resiliency.yaml): durable retries
-    belong here, where a retry re-reads the ETags a conflicting transaction needs."""
+    failing it. The sidecar's own retries on ``orderstate`` are kept short
+    (components/resiliency.yaml): durable retries belong here, where a retry re-reads the
+    ETags a conflicting transaction needs."""
     return wf.RetryPolicy(
         first_retry_interval=timedelta(milliseconds=250),
         max_number_of_attempts=settings.store_max_attempts,
