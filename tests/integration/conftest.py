@@ -7,6 +7,7 @@ timeout of minutes) are not the test settings.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -155,6 +156,17 @@ def redis_json(redis_client: redis.Redis, app_id: str, key: str) -> Any:
 
     raw = redis_client.hget(f"{app_id}||{key}", "data")
     return json.loads(raw) if raw is not None else None
+
+
+def metric_total(http: httpx.Client, url: str, name: str, **labels: str) -> float:
+    """The sum of the ``name`` samples at ``url/metrics`` whose labels include ``labels``."""
+    total = 0.0
+    for line in http.get(f"{url}/metrics").text.splitlines():
+        series, _, value = line.rpartition(" ")
+        sample, _, pairs = series.partition("{")
+        if sample == name and labels.items() <= dict(re.findall(r'(\w+)="([^"]*)"', pairs)).items():
+            total += float(value)
+    return total
 
 
 def start_order(http: httpx.Client, stack: StackInfo, **body: Any) -> str:

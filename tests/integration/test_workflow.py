@@ -14,6 +14,7 @@ from tests.integration.conftest import (
     BIG_ORDER,
     answers,
     as_approver,
+    metric_total,
     new_id,
     redis_json,
     run_record,
@@ -348,11 +349,8 @@ def test_a_direct_start_with_a_bad_order_fails_with_the_reason(http, stack):
 
 
 def _step_count(http, stack, step: str) -> float:
-    text = http.get(f"{stack.url('workflow')}/metrics").text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("snacktopus_workflow_step_seconds_count") and f'step="{step}"' in line
+    return metric_total(
+        http, stack.url("workflow"), "snacktopus_workflow_step_seconds_count", step=step
     )
 
 
