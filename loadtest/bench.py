@@ -44,7 +44,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import time
@@ -64,6 +63,7 @@ sys.path.insert(0, str(ROOT))
 from snacktopus_core.settings import StackSettings  # noqa: E402
 
 from loadtest.stats import pct  # noqa: E402
+from tests.support import metric_sum  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
 
 console = Console(highlight=False)
@@ -186,10 +186,7 @@ class Bench:
 
     def step_count(self) -> float:
         text = self.http.get(f"{self.wf}/metrics").text
-        return sum(
-            float(m)
-            for m in re.findall(r"^snacktopus_workflow_step_seconds_count\{.*\} (\S+)$", text, re.M)
-        )
+        return metric_sum(text, "snacktopus_workflow_step_seconds_count")
 
     def asks(self, n: int) -> dict[str, Any]:
         user = f"bench-{uuid.uuid4().hex[:6]}"

@@ -1,12 +1,18 @@
-"""What the integration, image and live-cluster tests share: polling and the order bodies."""
+"""What the tests share: polling, the order bodies, reading /metrics and checking the API
+docs pages."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 # An order above every test threshold (a human must decide) and one below it.
 BIG_ORDER = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
@@ -23,3 +29,79 @@ def wait_until(fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.2)
             return last
         time.sleep(every)
     pytest.fail(f"condition not met within {timeout} s (last value: {last!r})")
+
+
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples called ``name`` in a Prometheus text exposition whose labels
+    include ``labels`` (0 when there are none).
+
+    Read with prometheus_client's own parser, not by splitting lines: label values may hold
+    spaces, braces and escaped quotes, and a line may end in a timestamp. That parser renames
+    the samples of a counter exposed without ``_total`` (daprd's, such as
+    ``dapr_http_server_request_count``) to ``<name>_total``; such a counter is still found by
+    the name it is exposed under."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            renamed = (
+                family.type == "counter" and family.name == name and sample.name == f"{name}_total"
+            )
+            if (sample.name == name or renamed) and labels.items() <= sample.labels.items():
+                total += sample.value
+    return total
+
+
+# What a docs page may load, by file suffix, and the content type each must be served with
+# (a browser refuses a script or stylesheet served as something else).
+_DOCS_CONTENT_TYPES = {
+    ".js": ("text/javascript", "application/javascript"),
+    ".css": ("text/css",),
+    ".png": ("image/png",),
+    ".json": ("application/json",),
+}
+
+
+class _References(HTMLParser):
+    """The URLs an HTML page makes the browser load: scripts, stylesheets, icons, and
+    ReDoc's ``spec-url``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [v for k, v in attrs if k in {"src", "href", "spec-url"} and v]
+
+
+def check_docs_served_locally(client: Any) -> dict[str, list[str]]:
+    """GETs ``/docs`` and ``/redoc`` through ``client`` (a TestClient, or an httpx.Client
+    with the app's base URL), then every asset and OpenAPI document they load, and fails
+    unless each is a path on the app itself answered 200 with the right content type: on an
+    air-gapped cluster a page that needs any other host is blank. Returns what each page
+    loads."""
+    loaded: dict[str, list[str]] = {}
+    for page in ("/docs", "/redoc"):
+        r = client.get(page)
+        assert r.status_code == 200, f"{page}: {r.status_code}"
+        assert r.headers["content-type"].startswith("text/html"), r.headers["content-type"]
+        # No other host anywhere on the page, inline scripts included (fonts, CDN bundles).
+        assert "://" not in r.text, f"{page} names another host:\n{r.text}"
+        refs = _References()
+        refs.feed(r.text)
+        # Swagger UI is given its OpenAPI URL in an inline script, not an attribute.
+        urls = refs.urls + re.findall(r"\burl: '([^']+)'", r.text)
+        assert urls, f"{page} loads nothing: not the page expected\n{r.text}"
+        for url in urls:
+            parts = urlsplit(url)
+            assert not parts.scheme and not parts.netloc and url.startswith("/"), (
+                f"{page} loads {url!r} from elsewhere"
+            )
+            suffix = PurePosixPath(parts.path).suffix
+            assert suffix in _DOCS_CONTENT_TYPES, f"{page} loads {url!r}: unexpected kind"
+            asset = client.get(url)
+            assert asset.status_code == 200, f"{page} loads {url}: {asset.status_code}"
+            assert asset.content, f"{page} loads {url}: empty"
+            kind = asset.headers["content-type"].split(";")[0].strip()
+            assert kind in _DOCS_CONTENT_TYPES[suffix], f"{url} served as {kind}"
+        loaded[page] = urls
+    return loaded

@@ -35,8 +35,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from snacktopus_core.contracts import TERMINAL  # noqa: E402
 from snacktopus_core.settings import StackSettings  # noqa: E402
-from workflow_host.runs import TERMINAL  # noqa: E402
 
 from tools.devstack import Stack  # noqa: E402
 

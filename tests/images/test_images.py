@@ -1,7 +1,8 @@
 """The two app images, proven to run (``make images`` builds them; this builds them too,
 from Docker's layer cache when nothing changed). Each starts as its non-root user on
-Python 3.13, carries no test or dev package, and answers ``/healthz`` and ``/metrics``
-when started beside the local stack with a ``daprd`` of its own (host network).
+Python 3.13, carries no test or dev package, and answers ``/healthz``, ``/metrics`` and
+its API docs (assets included) when started beside the local stack with a ``daprd`` of its
+own (host network).
 
 With no Docker engine answering, these tests are reported as not run, with the reason."""
 
@@ -16,6 +17,7 @@ import httpx
 import pytest
 
 from tests.integration.conftest import wait_until
+from tests.support import check_docs_served_locally
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "0.1.0"
@@ -184,6 +186,9 @@ def test_image_answers_beside_the_stack_with_its_own_sidecar(built, stack, name)
         wait_until(healthy, 90, 0.5)
         metrics_text = httpx.get(f"{base}/metrics", timeout=5).text
         assert "snacktopus_http_request_seconds" in metrics_text
+        # The docs assets come from fastapi-offline, installed from uv.lock into the image.
+        with httpx.Client(base_url=base, timeout=5) as client:
+            check_docs_served_locally(client)
         ready = httpx.get(f"{base}/readyz", timeout=5).json()
         assert ready["sidecar"] is True, ready  # reached its own daprd, with the API token
         # The app itself (PID 1 in the container) runs as 10001.

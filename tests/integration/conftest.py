@@ -7,7 +7,6 @@ timeout of minutes) are not the test settings.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import redis
 from snacktopus_core.settings import StackSettings
 from workflow_host.runs import TERMINAL
 
-from tests.support import BIG_ORDER, wait_until
+from tests.support import BIG_ORDER, metric_sum, wait_until
 from tools.devstack import Stack
 
 
@@ -160,13 +159,7 @@ def redis_json(redis_client: redis.Redis, app_id: str, key: str) -> Any:
 
 def metric_total(http: httpx.Client, url: str, name: str, **labels: str) -> float:
     """The sum of the ``name`` samples at ``url/metrics`` whose labels include ``labels``."""
-    total = 0.0
-    for line in http.get(f"{url}/metrics").text.splitlines():
-        series, _, value = line.rpartition(" ")
-        sample, _, pairs = series.partition("{")
-        if sample == name and labels.items() <= dict(re.findall(r'(\w+)="([^"]*)"', pairs)).items():
-            total += float(value)
-    return total
+    return metric_sum(http.get(f"{url}/metrics").text, name, **labels)
 
 
 def start_order(http: httpx.Client, stack: StackInfo, **body: Any) -> str:

@@ -19,6 +19,7 @@ from tests.integration.conftest import (
     wait_until,
     zipkin_trace,
 )
+from tests.support import metric_sum
 
 pytestmark = pytest.mark.integration
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "events"
@@ -38,24 +39,13 @@ ENVELOPE = {
 }
 
 
-Sample = tuple[str, frozenset[tuple[str, str]]]
+def scrape(http, url: str) -> str:
+    return http.get(f"{url}/metrics").text
 
 
-def scrape(http, url: str) -> dict[Sample, float]:
-    """Samples keyed by name and label set (label order in the exposition is not ours)."""
-    values: dict[Sample, float] = {}
-    for line in http.get(f"{url}/metrics").text.splitlines():
-        if line and not line.startswith("#"):
-            series, value = line.rsplit(" ", 1)
-            name, _, labels = series.partition("{")
-            pairs = frozenset(re.findall(r'(\w+)="([^"]*)"', labels))
-            values[(name, pairs)] = float(value)
-    return values
-
-
-def delta(before, after, name: str, **labels: str) -> float:
-    key = (name, frozenset(labels.items()))
-    return after.get(key, 0.0) - before.get(key, 0.0)
+def delta(before: str, after: str, name: str, **labels: str) -> float:
+    """How far the ``name`` samples with ``labels`` moved between two scrapes."""
+    return metric_sum(after, name, **labels) - metric_sum(before, name, **labels)
 
 
 @pytest.fixture(scope="module")

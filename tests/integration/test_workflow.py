@@ -88,14 +88,14 @@ def test_happy_path_under_threshold_completes_without_approval(
 
 
 def test_orders_indexed_before_the_buckets_are_still_listed(http, stack, redis_client):
-    """The index was one ``runs-index`` map before it was bucketed: what it lists stays
+    """Orders in the single ``runs-index`` map that releases before the buckets wrote stay
     listed (behind newer orders), and the map is only read."""
     legacy_id = new_id("legacy")
     key = f"{WF}||runs-index"
     before = redis_client.hget(key, "data")
     entries = {**json.loads(before or "{}"), legacy_id: "completed"}
     state = f"{stack.url('workflow-dapr')}/v1.0/state/orderstate"
-    # The old index was written first-write with ETags: a write without its ETag is refused.
+    # That map is written first-write with ETags: a write without its ETag is refused.
     etag = http.get(f"{state}/runs-index").headers.get("etag")
     item = {"key": "runs-index", "value": entries, "options": {"concurrency": "first-write"}}
     saved = http.post(state, json=[{**item, "etag": etag} if etag else item])
@@ -319,7 +319,8 @@ def test_a_run_started_through_the_dapr_workflow_http_api_completes(http, stack,
 
 
 def test_a_direct_start_may_set_its_own_approval_timeout(http, stack, user):
-    # Found by `make load`: this field was refused on the direct path only.
+    # A direct start (Dapr's start API, as `make load` uses) takes the per-order fields
+    # POST /orders does.
     order_id = new_id("direct-timeout")
     r = http.post(
         f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",

@@ -5,6 +5,7 @@ event models), and in the in-cluster Zipkin."""
 
 from __future__ import annotations
 
+from snacktopus_core.errors import NotWaiting, exit_code
 from snacktopus_core.events import OrderCompensated, OrderCompleted
 
 from tests.k8s.conftest import (
@@ -85,5 +86,5 @@ def test_an_order_nobody_decides_times_out_and_compensates(http, apps, probe, cl
     order_id = start_order(http, apps, approval_timeout_s=5, **BIG_ORDER)
     _assert_compensated(http, apps, probe, order_id, "timed_out")
     late = cli("approve", order_id)
-    assert late.returncode == 4, late  # EXIT_NOT_WAITING
+    assert late.returncode == exit_code(NotWaiting), late
     assert "timed out" in late.stderr and "compensated" in late.stderr, late

@@ -15,7 +15,7 @@ from snacktopus_core.telemetry import (
     quiet_sdk_loggers,
     shutdown_tracing,
 )
-from snacktopus_core.web import instrument, ops_router
+from snacktopus_core.web import instrument, new_app, ops_router
 
 from agent_shell import api, state
 from agent_shell.agent import Brain, wait_for_sidecar
@@ -38,13 +38,11 @@ def create_app() -> FastAPI:
         brain = await asyncio.to_thread(Brain, settings)
         quiet_sdk_loggers()
         app.state.concierge = Concierge(settings, brain)
+        # Recovery sweeps for the app's whole life (pending.py) and logs what it finishes;
+        # it ends only when cancelled below, so any other end is a fault.
         recovery = asyncio.create_task(app.state.concierge.recover())
         recovery.add_done_callback(
-            lambda t: (
-                log.info("recovered pending asks", extra={"count": t.result()})
-                if not t.exception()
-                else log.error("recovery failed", exc_info=t.exception())
-            )
+            lambda t: t.cancelled() or log.error("recovery stopped", exc_info=t.exception())
         )
         try:
             yield
@@ -55,7 +53,7 @@ def create_app() -> FastAPI:
             await app.state.sidecar_http.aclose()
             shutdown_tracing()
 
-    app = FastAPI(
+    app = new_app(
         title="Snacktopus agent-shell",
         version="0.1.0",
         description="The durable snack concierge agent: asks, memory, profiles, safety.",

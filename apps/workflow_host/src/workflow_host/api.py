@@ -6,19 +6,24 @@ import logging
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from snacktopus_core.contracts import DecisionAccepted, Problem, RunStatus
+from snacktopus_core.errors import FaultInjectionDisabled, StateUnavailable, UnknownOrder
 from snacktopus_core.models import Id, OrderRequest
 from snacktopus_core.telemetry import current_traceparent
 
 from workflow_host import approvals, auth, store
-from workflow_host.runs import ApprovalDecision, RunRecord, RunStatus
+from workflow_host.runs import ApprovalDecision, RunRecord
 from workflow_host.settings import get_settings
 from workflow_host.workflow import WORKFLOW_NAME, Faults, WorkflowInput
 
 log = logging.getLogger("workflow_host.api")
 router = APIRouter(tags=["orders"])
+
+# Domain errors (snacktopus_core.errors) are not caught here: the app's one handler answers
+# each with the status and headers the shared table gives it.
 
 
 class OrderCreate(BaseModel):
@@ -60,17 +65,6 @@ class OrderSummary(BaseModel):
     status: str
 
 
-class DecisionAccepted(BaseModel):
-    order_id: str
-    decision: str
-    approver: str
-    detail: str
-
-
-class Problem(BaseModel):
-    detail: str
-
-
 def _accepted(order_id: str, wf_status: str, url: str, *, created: bool) -> JSONResponse:
     """202 for a run this call started; 200 when the id was already taken (idempotent)."""
     body = OrderAccepted(order_id=order_id, status=wf_status, status_url=url, created=created)
@@ -90,10 +84,10 @@ def _accepted(order_id: str, wf_status: str, url: str, *, created: bool) -> JSON
 def create_order(body: OrderCreate, request: Request) -> JSONResponse:
     settings = get_settings()
     if body.faults and not settings.allow_fault_injection:
-        raise HTTPException(400, "fault injection is disabled (ALLOW_FAULT_INJECTION=false)")
+        raise FaultInjectionDisabled("fault injection is disabled (ALLOW_FAULT_INJECTION=false)")
     order_id = body.order_id or f"ord-{uuid.uuid4().hex[:16]}"
     url = str(request.url_for("get_order", order_id=order_id))
-    existing = approvals.workflow_status(order_id)  # StateUnavailable: 503 (main.py)
+    existing = approvals.workflow_status(order_id)
     if existing is not None:
         return _accepted(order_id, existing, url, created=False)
     order = OrderRequest(
@@ -131,12 +125,12 @@ def get_order(order_id: Id) -> OrderView:
     run = approvals.load_run(order_id)
     try:
         wf_status = approvals.workflow_status(order_id)
-    except approvals.StateUnavailable as exc:
+    except StateUnavailable:
         if run is None:
-            raise unavailable(exc) from exc
+            raise
         wf_status = None  # the run record is ours and current; Dapr's view can wait
     if run is None and wf_status is None:
-        raise HTTPException(404, f"no order {order_id}")
+        raise UnknownOrder(f"no order {order_id}")
     return OrderView(order_id=order_id, workflow_status=wf_status, run=run)
 
 
@@ -158,36 +152,14 @@ def list_orders(
     return rows[:limit]
 
 
-def unavailable(exc: Exception) -> HTTPException:
-    return HTTPException(503, str(exc), headers={"Retry-After": "1"})
-
-
 def decide(order_id: str, decision: ApprovalDecision) -> DecisionAccepted:
-    try:
-        approvals.decide(order_id, decision)  # StateUnavailable: 503 (main.py)
-    except approvals.UnknownOrder as exc:
-        raise HTTPException(404, str(exc)) from exc
-    except approvals.NotWaiting as exc:
-        raise HTTPException(409, str(exc)) from exc
+    approvals.decide(order_id, decision)
     return DecisionAccepted(
         order_id=order_id,
         decision=decision.decision,
         approver=decision.approver,
         detail="decision delivered to the workflow",
     )
-
-
-def authenticated(approver: str, authorization: str | None) -> None:
-    """401 without a bearer token, 403 when it is not ``approver``'s, 503 when the secret
-    store cannot be read: checked before anything about the order is revealed."""
-    try:
-        auth.authenticate(approver, auth.bearer(authorization))
-    except auth.NotAuthenticated as exc:
-        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
-    except auth.Forbidden as exc:
-        raise HTTPException(403, str(exc)) from exc
-    except auth.SecretStoreUnavailable as exc:
-        raise unavailable(exc) from exc
 
 
 @router.post(
@@ -210,7 +182,9 @@ def post_decision(
         Header(description="`Bearer <token>`: the approver's token (secret `approver-<name>`)."),
     ] = None,
 ) -> DecisionAccepted:
-    authenticated(decision.approver, authorization)
+    # 401 without a bearer token, 403 when it is not the approver's, 503 when the secret
+    # store cannot be read: checked before anything about the order is revealed.
+    auth.authenticate(decision.approver, auth.bearer(authorization))
     return decide(order_id, decision)
 
 

@@ -14,6 +14,7 @@ import time
 
 import grpc
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
+from snacktopus_core.errors import NotWaiting, StateUnavailable, UnknownOrder
 from snacktopus_core.telemetry import quiet_sdk_loggers
 
 from workflow_host import store
@@ -21,18 +22,6 @@ from workflow_host.runs import ApprovalDecision, RunRecord
 from workflow_host.workflow import APPROVAL_EVENT
 
 log = logging.getLogger("workflow_host.approvals")
-
-
-class UnknownOrder(LookupError):
-    pass
-
-
-class NotWaiting(RuntimeError):
-    pass
-
-
-class StateUnavailable(RuntimeError):
-    """Dapr could not read the workflow's state right now (retry later)."""
 
 
 _client: DaprWorkflowClient | None = None

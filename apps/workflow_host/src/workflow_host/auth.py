@@ -11,22 +11,12 @@ from __future__ import annotations
 import hmac
 import re
 
+from snacktopus_core.errors import Forbidden, NotAuthenticated, SecretStoreUnavailable
+
 from workflow_host import store
 from workflow_host.settings import get_settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
-
-
-class NotAuthenticated(Exception):
-    """No usable credential was given (HTTP 401, CLI exit 6)."""
-
-
-class Forbidden(Exception):
-    """A credential was given but it does not belong to this approver (HTTP 403, exit 6)."""
-
-
-class SecretStoreUnavailable(Exception):
-    """The secret store could not be read (HTTP 503, CLI exit 5)."""
 
 
 def bearer(authorization: str | None) -> str:

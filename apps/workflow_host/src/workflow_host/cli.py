@@ -11,8 +11,10 @@ It talks to workflow-host's sidecar (``--dapr-grpc-port``/``--dapr-http-port``, 
 to the local stack's ports from ``.env``), with ``DAPR_API_TOKEN`` (the local stack's own
 token when unset). Deciding needs the approver's token (``--token`` or
 ``SNACKTOPUS_APPROVER_TOKEN``), checked against the secret store like the HTTP API does.
-Exit codes: 0 done; 3 unknown order; 4 the order is not waiting or already decided; 5 the
-sidecar is unreachable; 6 not authenticated as that approver; 2 bad usage.
+Exit codes (``snacktopus_core.errors.ERRORS``, the table the HTTP API answers from too):
+0 done; 3 unknown order; 4 the order is not waiting or already decided; 5 the sidecar, the
+workflow state or the secret store is unavailable; 6 not authenticated as that approver;
+2 bad usage; 1 ``watch`` gave up.
 """
 
 from __future__ import annotations
@@ -20,15 +22,24 @@ from __future__ import annotations
 import getpass
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+from snacktopus_core.contracts import TERMINAL
+from snacktopus_core.errors import (
+    EXIT_FAILURE,
+    NotWaiting,
+    ServiceUnavailable,
+    SnacktopusError,
+    UnknownOrder,
+    exit_code,
+)
 from snacktopus_core.settings import StackSettings
-
-EXIT_UNKNOWN, EXIT_NOT_WAITING, EXIT_UNREACHABLE, EXIT_DENIED = 3, 4, 5, 6
 
 app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)
 # Piped output (scripts, tests) gets full-width rows instead of rich's 80-column default.
@@ -66,16 +77,28 @@ def main(
             f"[red]workflow-host's sidecar is unreachable[/] at {url} (gRPC {grpc}): "
             "is the stack up (`make up`)?"
         )
-        raise typer.Exit(EXIT_UNREACHABLE)
+        raise typer.Exit(exit_code(ServiceUnavailable))
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """A domain error ends the command: its message on stderr, its exit code from the table
+    (in yellow when the order has moved on, not waiting any more: nothing is broken)."""
+    try:
+        yield
+    except SnacktopusError as exc:
+        colour = "yellow" if isinstance(exc, NotWaiting) else "red"
+        err.print(f"[{colour}]{exc}[/]")
+        raise typer.Exit(exit_code(exc)) from exc
 
 
 def _run(order_id: str):
     from workflow_host import approvals
 
-    run = approvals.load_run(order_id)
-    if run is None and approvals.workflow_status(order_id) is None:
-        err.print(f"[red]no order {order_id}[/]")
-        raise typer.Exit(EXIT_UNKNOWN)
+    with _reported():
+        run = approvals.load_run(order_id)
+        if run is None and approvals.workflow_status(order_id) is None:
+            raise UnknownOrder(f"no order {order_id}")
     return run
 
 
@@ -93,24 +116,11 @@ def _decide(order_id: str, decision: str, approver: str, comment: str | None, to
     from workflow_host import approvals, auth
     from workflow_host.runs import ApprovalDecision
 
-    try:
+    with _reported():
         auth.authenticate(approver, token)
-    except auth.Forbidden as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_DENIED) from exc
-    except auth.SecretStoreUnavailable as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_UNREACHABLE) from exc
-    try:
         approvals.decide(
             order_id, ApprovalDecision(decision=decision, approver=approver, comment=comment)
         )
-    except approvals.UnknownOrder as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(EXIT_UNKNOWN) from exc
-    except approvals.NotWaiting as exc:
-        err.print(f"[yellow]{exc}[/]")
-        raise typer.Exit(EXIT_NOT_WAITING) from exc
     out.print(f"{decision} sent for {order_id} by {approver}")
 
 
@@ -212,8 +222,6 @@ def watch(
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 600,
 ) -> None:
     """Follow a run, printing each phase, until it ends (exit 0) or the timeout (exit 1)."""
-    from workflow_host.runs import TERMINAL
-
     deadline = time.monotonic() + timeout
     seen: tuple[str, str] | None = None
     while time.monotonic() < deadline:
@@ -228,7 +236,7 @@ def watch(
                 return
         time.sleep(0.5)
     err.print(f"{order_id} did not end within {timeout:g} s")
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_FAILURE)
 
 
 if __name__ == "__main__":

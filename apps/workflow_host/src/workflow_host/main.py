@@ -5,8 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from snacktopus_core import sidecar
 from snacktopus_core.telemetry import (
     configure_logging,
@@ -14,9 +13,9 @@ from snacktopus_core.telemetry import (
     quiet_sdk_loggers,
     shutdown_tracing,
 )
-from snacktopus_core.web import instrument, ops_router
+from snacktopus_core.web import instrument, new_app, ops_router
 
-from workflow_host import api, approvals
+from workflow_host import api
 from workflow_host.settings import get_settings
 
 SERVICE = "workflow-host"
@@ -43,7 +42,7 @@ def create_app() -> FastAPI:
             sidecar.close_sync_clients()
             shutdown_tracing()
 
-    app = FastAPI(
+    app = new_app(
         title="Snacktopus workflow-host",
         version="0.1.0",
         description="The snacktopus Dapr workflow: start, inspect and approve orders.",
@@ -51,11 +50,6 @@ def create_app() -> FastAPI:
     )
     app.include_router(ops_router(SERVICE, settings, {settings.state_store, "workflowstate"}))
     app.include_router(api.router)
-
-    @app.exception_handler(approvals.StateUnavailable)
-    async def _state_unavailable(_: Request, exc: approvals.StateUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
-
     instrument(app, SERVICE, tracer)
     return app
 

@@ -40,8 +40,8 @@ def smoke(ctx: wf.DaprWorkflowContext, message: str):
 def build_runtime() -> wf.WorkflowRuntime:
     # Our activities are sync and I/O-bound (sidecar calls; `recommend` waits seconds on the
     # model). The SDK's default pool is cpu_count + 4 threads: under load a handful of
-    # waiting `recommend`s held all six and every other activity (and the start of new
-    # runs) queued behind them for tens of seconds (`make load`, test plan Appendix C).
+    # waiting `recommend`s hold all six and every other activity (and the start of new
+    # runs) queues behind them for tens of seconds (`make load`, test plan Appendix C).
     runtime = wf.WorkflowRuntime(maximum_thread_pool_workers=get_settings().workflow_worker_threads)
     runtime.register_workflow(snacktopus, name=WORKFLOW_NAME)
     runtime.register_workflow(smoke, name="smoke")

@@ -6,7 +6,8 @@ Keys (Dapr prefixes them with the app id in Redis: ``workflow-host||<key>``):
 - ``runs-index:<nn>``          16 buckets of ``{order_id: [status, updated_at]}`` for
                                listing (Redis has no query API without RediSearch, so we
                                keep our own index); an order's bucket is a hash of its id
-- ``runs-index``              the index before it was bucketed: read, never written
+- ``runs-index``              the single-map index of releases before the buckets: read
+                               so the runs it lists stay listed, never written
 - ``quote:<order_id>``        a held price quote            (undo: release_quote)
 - ``reservation:<order_id>``  reserved lines, held/released (undo: release_inventory)
 - ``reserved:<sku>``          units of a SKU currently held by all orders
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 from dapr.clients import DaprClient
 from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
 from dapr.clients.grpc._state import Concurrency, Consistency, StateOptions
+from snacktopus_core.contracts import TERMINAL
 from snacktopus_core.statestore import is_conflict
 
 from workflow_host.settings import get_settings
@@ -163,14 +165,18 @@ def index_bucket(order_id: str) -> str:
 
 
 def save_run(
-    order_id: str, record: dict[str, Any], status: str, updated_at: str, terminal: frozenset[str]
+    order_id: str,
+    record: dict[str, Any],
+    status: str,
+    updated_at: str,
+    terminal: frozenset[str] = TERMINAL,
 ) -> None:
     """Writes the run record and its index entry in one transaction.
 
-    The index used to be one key for all runs: every save read and rewrote the whole map
-    (28 KB after 700 runs, up to 5000 terminal entries) and every run in flight contended
+    Why buckets: with one key for all runs, every save reads and rewrites the whole map
+    (28 KB after 700 runs, up to 5000 terminal entries) and every run in flight contends
     for its ETag. A bucket holds a sixteenth of it, and the record and the entry go in one
-    round trip instead of two.
+    round trip.
     """
     bucket = index_bucket(order_id)
     keep = INDEX_KEEP_TERMINAL // INDEX_BUCKETS
@@ -207,7 +213,7 @@ def index() -> dict[str, str]:
         for order_id, (status, updated_at) in (bucket or {}).items()
     ]
     rows.sort()
-    out = dict(legacy)  # written before the buckets: the oldest
+    out = dict(legacy)  # the single map predates every bucket entry: the oldest
     for _, order_id, status in rows:
         out.pop(order_id, None)
         out[order_id] = status

@@ -13,6 +13,7 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+from snacktopus_core.errors import ServiceUnavailable, UnknownOrder, exit_code
 from snacktopus_core.settings import StackSettings
 
 app = typer.Typer(help="Snacktopus operations.", no_args_is_help=True, add_completion=False)
@@ -38,10 +39,10 @@ def trace_order(
         r = httpx.get(f"{workflow_url}/orders/{order_id}", timeout=10)
     except httpx.HTTPError as exc:
         console.print(f"[red]workflow-host unreachable at {workflow_url}: {exc}[/]")
-        raise typer.Exit(5) from exc
+        raise typer.Exit(exit_code(ServiceUnavailable)) from exc
     if r.status_code == 404:
         console.print(f"[red]no order {order_id}[/]")
-        raise typer.Exit(3)
+        raise typer.Exit(exit_code(UnknownOrder))
     r.raise_for_status()
     run = r.json().get("run")
     if not run:

@@ -4,8 +4,8 @@ it has no typed API for, so they go through ``httpx``.
 
 Why pooled: a new ``httpx`` client builds an SSL context from the certifi bundle even for
 a plain-HTTP loopback URL, about 20 ms on the 2-core machine, which is more than the
-sidecar round trip it was made for. workflow-host used to make one per service
-invocation, twice per order (``make bench``, test plan Appendix B). One client per process
+sidecar round trip it is made for; a client per service invocation pays that twice per
+order in workflow-host (``make bench``, test plan Appendix B). One client per process
 (sync, thread-safe, for activities running in the worker's thread pool) or per app
 lifespan (async, bound to its event loop) pays that once and keeps the connection open.
 """

@@ -72,8 +72,8 @@ def configure_logging(service: str, level: str = "INFO") -> None:
 
 # The Dapr workflow SDK's loggers. Each logs every orchestration turn and activity at
 # INFO, and each adds a plain-text handler of its own whenever a worker or client is made
-# (one more per DaprWorkflowClient), on top of propagating to our JSON handler: every line
-# was written two or more times, and a run of 13 activities wrote ~70 (make bench).
+# (one more per DaprWorkflowClient), on top of propagating to our JSON handler: left alone,
+# every line is written two or more times, and a run of 13 activities writes ~70 (make bench).
 SDK_LOGGERS = (
     "durabletask-worker",
     "durabletask-client",

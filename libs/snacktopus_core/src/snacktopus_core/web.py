@@ -1,18 +1,23 @@
-"""FastAPI pieces both apps mount: health, readiness and metrics endpoints."""
+"""FastAPI pieces both apps mount: the app object itself (with offline API docs), health,
+readiness and metrics endpoints."""
 
 from __future__ import annotations
 
 import hmac
 import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from opentelemetry import trace
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic import BaseModel
 
+from snacktopus_core import errors
+from snacktopus_core.errors import SnacktopusError
 from snacktopus_core.settings import AppSettings
 from snacktopus_core.telemetry import context_from_traceparent
 
@@ -22,6 +27,31 @@ HTTP_LATENCY = Histogram(
     ["service", "method", "route", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+
+# Where each app serves the Swagger UI and ReDoc JavaScript, CSS and favicon.
+DOCS_ASSETS = "/docs-assets"
+
+
+def new_app(**kwargs: Any) -> FastAPI:
+    """The FastAPI object of an app (``kwargs`` go to ``FastAPI``), with ``/docs`` (Swagger
+    UI) and ``/redoc`` whose assets come from this app under :data:`DOCS_ASSETS`.
+
+    FastAPI's own pages load them from a CDN (and ReDoc its fonts from Google), so on the
+    air-gapped clusters we ship to they are blank. ``fastapi-offline`` carries the assets in
+    its wheel, so they come from ``uv.lock`` like any dependency and land in the images.
+
+    Every domain error is answered as :data:`snacktopus_core.errors.ERRORS` says
+    (:func:`problem_response`), so no route maps one to a status by hand."""
+    app = FastAPIOffline(static_url=DOCS_ASSETS, **kwargs)
+    app.add_exception_handler(SnacktopusError, problem_response)
+    return app
+
+
+async def problem_response(_: Request, exc: Exception) -> JSONResponse:
+    """A domain error's answer: its status and headers from the table, and the body
+    ``HTTPException`` gives (``{"detail": ...}``), so one ``Problem`` model documents both."""
+    row = errors.spec(exc)  # registered for SnacktopusError only
+    return JSONResponse({"detail": str(exc)}, status_code=row.status, headers=dict(row.headers))
 
 
 class Health(BaseModel):
@@ -106,8 +136,12 @@ def instrument(app: FastAPI, service: str, tracer: trace.Tracer) -> None:
         name = f"{request.method} {request.url.path}"
         with tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.SERVER) as span:
             response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
+            path = getattr(request.scope.get("route"), "path", None)
+            if path is None:
+                # The docs assets are a mount, not a route: one label for all of them, kept
+                # apart from the paths nothing answers.
+                docs = request.url.path.startswith(f"{DOCS_ASSETS}/")
+                path = DOCS_ASSETS if docs else "unmatched"
             span.set_attribute("http.route", path)
             span.set_attribute("http.status_code", response.status_code)
             if path not in {"/metrics", "/healthz"}:
