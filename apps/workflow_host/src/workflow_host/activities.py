@@ -37,17 +37,37 @@ class FaultInjected(RuntimeError):
     """Raised where an order's input asked for a fault (tests and drills only)."""
 
 
+# Activity inputs. Their keys and key order are the JSON on the wire, which must not change
+# within a workflow version: history keeps the inputs of runs in flight, and during a rollout
+# workers of the previous release run activities the new one scheduled (and the reverse).
+# ``fail`` (fault injection) exists only where the workflow has always sent it.
 class StepInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     order_id: str
     traceparent: str | None = None
-    fail: bool = Field(default=False, description="Fault injection: this step must fail.")
 
 
 class OrderStepInput(StepInput):
     order: OrderRequest
     profile: Profile
+
+
+class BranchInput(OrderStepInput):
+    """An enrichment branch."""
+
+    fail: bool = Field(default=False, description="Fault injection: this step must fail.")
+
+
+class CatalogResult(BaseModel):
+    candidates: list[str] = []
+    available: dict[str, int] = {}
+
+
+class AllergenResult(BaseModel):
+    excluded_allergens: list[str] = []
+    diets: list[str] = []
+    avoid_words: list[str] = []
 
 
 class RecommendInput(OrderStepInput):
@@ -104,8 +124,9 @@ class PublishInput(BaseModel):
 
 
 def activity(step: str, *, compensation: str | None = None):
-    """Wraps an activity: validates its input, runs it in a span tagged with the order and
-    step, records its latency, and raises on injected faults."""
+    """Wraps an activity: runs it in a span tagged with the order and step, records its
+    latency, and raises on injected faults. Its input arrives as the model the activity
+    declares: the SDK converts the JSON to the model annotated on the wrapper."""
 
     def deco(fn: Callable[[Any], Any]):
         model = fn.__annotations__["data"]
@@ -113,8 +134,9 @@ def activity(step: str, *, compensation: str | None = None):
             model = globals()[model]
 
         @functools.wraps(fn)
-        def run(ctx: wf.WorkflowActivityContext, raw: dict[str, Any]) -> Any:
-            data = model.model_validate(raw)
+        def run(ctx: wf.WorkflowActivityContext, data: BaseModel) -> Any:
+            if not isinstance(data, model):  # called directly rather than by the SDK
+                data = model.model_validate(data)
             parent = context_from_traceparent(getattr(data, "traceparent", None))
             start = time.perf_counter()
             outcome = "ok"
@@ -144,9 +166,11 @@ def activity(step: str, *, compensation: str | None = None):
                 finally:
                     metrics.STEP_SECONDS.labels(step, outcome).observe(time.perf_counter() - start)
 
-        # The SDK reads the signature to decide what to pass; __wrapped__ would make it see
-        # fn's one-argument signature instead of (ctx, raw).
+        # The SDK reads the signature to decide what to pass: __wrapped__ would make it see
+        # fn's one-argument signature instead of (ctx, data), and the annotation of ``data``
+        # is the model it converts the input to (wraps copied fn's, as unresolved strings).
         del run.__wrapped__
+        run.__annotations__ = {"ctx": wf.WorkflowActivityContext, "data": model, "return": Any}
         return run
 
     return deco
@@ -192,7 +216,7 @@ def load_profile(data: ProfileInput) -> Profile:
 
 
 @activity("catalog_lookup")
-def catalog_lookup(data: OrderStepInput) -> dict[str, Any]:
+def catalog_lookup(data: BranchInput) -> CatalogResult:
     excluded = catalog.excluded_allergens(data.profile.allergies, data.profile.diet)
     diets = catalog.diets_in(data.order.request) | set(data.profile.diet)
     found = catalog.search(data.order.request, exclude_allergens=excluded, diets=diets, limit=80)
@@ -200,25 +224,25 @@ def catalog_lookup(data: OrderStepInput) -> dict[str, Any]:
         found = catalog.search(data.order.request, exclude_allergens=excluded, limit=80)
     held = _reserved([i.sku for i in found])
     available = {i.sku: i.stock - held.get(i.sku, 0) for i in found}
-    return {
-        "candidates": [sku for sku, units in available.items() if units > 0],
-        "available": {sku: units for sku, units in available.items() if units > 0},
-    }
+    return CatalogResult(
+        candidates=[sku for sku, units in available.items() if units > 0],
+        available={sku: units for sku, units in available.items() if units > 0},
+    )
 
 
 @activity("nutrition_and_allergens")
-def nutrition_and_allergens(data: OrderStepInput) -> dict[str, Any]:
+def nutrition_and_allergens(data: BranchInput) -> AllergenResult:
     excluded = catalog.excluded_allergens(data.profile.allergies, data.profile.diet)
     words = {w for w, a in catalog.ALLERGEN_WORDS.items() if a in excluded}
-    return {
-        "excluded_allergens": sorted(excluded),
-        "diets": sorted(catalog.diets_in(data.order.request) | set(data.profile.diet)),
-        "avoid_words": sorted(words),
-    }
+    return AllergenResult(
+        excluded_allergens=sorted(excluded),
+        diets=sorted(catalog.diets_in(data.order.request) | set(data.profile.diet)),
+        avoid_words=sorted(words),
+    )
 
 
 @activity("price_quote")
-def price_quote(data: OrderStepInput) -> dict[str, Any]:
+def price_quote(data: BranchInput) -> dict[str, Any]:
     """Side effect: holds a volume-discount quote for this order (undo: release_quote)."""
     pct = 10.0 if data.order.headcount >= 50 else 5.0 if data.order.headcount >= 20 else 0.0
     quote = {
@@ -232,7 +256,7 @@ def price_quote(data: OrderStepInput) -> dict[str, Any]:
 
 
 @activity("vendor_eta")
-def vendor_eta(data: OrderStepInput) -> dict[str, int]:
+def vendor_eta(data: BranchInput) -> dict[str, int]:
     vendors = sorted({i.vendor for i in catalog.load_catalog()})
     # A stable per-vendor, per-day figure (minutes): vendors publish ETAs, we model them.
     day = datetime.now(UTC).strftime("%Y%m%d")
@@ -360,6 +384,7 @@ def _release_reservation(order_id: str, final_status: str) -> dict[str, Any]:
 
 class UndoInput(StepInput):
     reason: str
+    fail: bool = Field(default=False, description="Fault injection: this step must fail.")
 
 
 @activity("release_inventory", compensation="undo reserve_inventory")

@@ -25,11 +25,7 @@ UNDO: dict[str, Any] = {
     "reserve_inventory": act.release_inventory,
     "hold_delivery_slot": act.release_delivery_slot,
 }
-UNDO_NAME = {
-    "price_quote": "release_quote",
-    "reserve_inventory": "release_inventory",
-    "hold_delivery_slot": "release_delivery_slot",
-}
+UNDO_NAME = {effect: undo.__name__ for effect, undo in UNDO.items()}
 
 
 def undo_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
@@ -71,12 +67,12 @@ def compensate(
         try:
             yield ctx.call_activity(
                 UNDO[effect],
-                input={
-                    "order_id": order_id,
-                    "traceparent": traceparent,
-                    "reason": reason,
-                    "fail": undo in failing_undo,
-                },
+                input=act.UndoInput(
+                    order_id=order_id,
+                    traceparent=traceparent,
+                    reason=reason,
+                    fail=undo in failing_undo,
+                ),
                 retry_policy=undo_retry(settings),
             )
         except wf.TaskFailedError as exc:

@@ -1,7 +1,9 @@
 """The ``snacktopus`` workflow: one order from request to ledger, or back out.
 
 Deterministic by construction: no I/O, clocks or randomness here; time comes from
-``ctx.current_utc_datetime``, everything else from activities. Steps (DESIGN.md):
+``ctx.current_utc_datetime``, everything else from activities. Runs in flight replay their
+history against this code, so the activities, timers and events it asks for (names, order,
+inputs) must not change within a workflow version. Steps (DESIGN.md):
 
 1. load_profile
 2. fan-out/fan-in enrichment (catalog_lookup, nutrition_and_allergens, price_quote,
@@ -13,13 +15,18 @@ Deterministic by construction: no I/O, clocks or randomness here; time comes fro
    reject -> ``rejected``, timeout -> ``timed_out`` (both compensate)
 7. place_order
 8. the run record is saved at each phase; the terminal event is published
+
+A step whose activity still fails after its retries ends the run ``failed``, after
+compensation; so does an input asking for fault injection on a host that does not allow it
+(:meth:`WorkflowInput.refusal`). Each phase is a sub-generator; one that ends the run early
+raises :class:`Halt`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import dapr.ext.workflow as wf
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +34,7 @@ from snacktopus_core.events import (
     TOPIC_ORDER_ALERT,
     TOPIC_ORDER_COMPENSATED,
     TOPIC_ORDER_COMPLETED,
+    Event,
     OrderAlert,
     OrderCompensated,
     OrderCompleted,
@@ -34,12 +42,17 @@ from snacktopus_core.events import (
 from snacktopus_core.models import Basket, OrderRequest, Profile
 
 from workflow_host import activities as act
-from workflow_host.compensation import compensate
-from workflow_host.runs import Approval, ApprovalDecision, RunRecord, StepTiming
+from workflow_host.compensation import CompensationResult, compensate
+from workflow_host.runs import Approval, ApprovalDecision, RunRecord, RunStatus, StepTiming
 from workflow_host.settings import BRANCHES, UNDO_STEPS, WorkflowSettings, get_settings
 
 WORKFLOW_NAME = "snacktopus"
 APPROVAL_EVENT = "humanApproval"
+# The enrichment branches, in the order they are scheduled.
+BRANCH_ACTIVITIES = {name: getattr(act, name) for name in BRANCHES}
+
+M = TypeVar("M", bound=BaseModel)
+Steps = Generator[Any, Any, Any]
 
 
 class Faults(BaseModel):
@@ -71,7 +84,7 @@ class WorkflowInput(BaseModel):
             order=order,
             approval_threshold_usd=settings.approval_threshold_usd,
             approval_timeout_s=settings.approval_timeout_s,
-            disabled_undo=[u for u in UNDO_STEPS if not settings.compensation_enabled(u)],
+            disabled_undo=_disabled_undo(settings),
             faults=faults or Faults(),
         )
 
@@ -88,6 +101,60 @@ class WorkflowInput(BaseModel):
         if timeout is None:
             return inp
         return cls.model_validate({**inp.model_dump(), "approval_timeout_s": timeout})
+
+    def refusal(self, settings: WorkflowSettings) -> str | None:
+        """Why this host refuses to run the input, if it does. Failing steps and undo steps
+        switched off are for tests and drills: without ALLOW_FAULT_INJECTION an input may
+        only skip the undo steps this host's own COMPENSATE_* settings skip, which is what
+        ``POST /orders`` captures. Checked here, not only in the API, because a start
+        straight through Dapr's workflow API never passes the API. Like the retry settings,
+        the settings are read again when a run replays: switching the flag off under a run
+        in flight that asked for faults sends its replay off its history, and Dapr fails it
+        as non-deterministic."""
+        if settings.allow_fault_injection:
+            return None
+        asked = [f"faults.{k}={v}" for k, v in self.faults.model_dump().items() if v]
+        skipped = set(_disabled_undo(settings))
+        if extra := [u for u in self.disabled_undo if u not in skipped]:
+            asked.append(f"disabled_undo={extra}")
+        if not asked:
+            return None
+        return f"fault injection is disabled (ALLOW_FAULT_INJECTION=false): {'; '.join(asked)}"
+
+
+def _disabled_undo(settings: WorkflowSettings) -> list[str]:
+    return [u for u in UNDO_STEPS if not settings.compensation_enabled(u)]
+
+
+class InputRefused(ValueError):
+    """Fails the instance of a run whose input this host refuses (its record says why)."""
+
+
+class Halt(Exception):
+    """Ends a run before the ledger: it compensates, then ends with ``status``."""
+
+    def __init__(self, status: RunStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class Enrichment(BaseModel):
+    """What the enrichment branches that answered tell the later steps."""
+
+    catalog: act.CatalogResult = act.CatalogResult()
+    allergens: act.AllergenResult = act.AllergenResult()
+    discount_pct: float = 0.0
+    vendor_etas: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, results: dict[str, Any]) -> Enrichment:
+        return cls(
+            catalog=results.get("catalog_lookup", {}),
+            allergens=results.get("nutrition_and_allergens", {}),
+            discount_pct=results.get("price_quote", {}).get("discount_pct", 0.0),
+            vendor_etas=results.get("vendor_eta", {}),
+        )
 
 
 def branch_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
@@ -129,105 +196,164 @@ def _ms(a: datetime, b: datetime) -> float:
 
 
 class Run:
-    """The in-workflow view of the run record, plus helpers that schedule its saving."""
+    """The in-workflow view of the run record, plus what schedules its saving and events."""
 
-    def __init__(self, ctx: wf.DaprWorkflowContext, inp: WorkflowInput) -> None:
+    def __init__(
+        self, ctx: wf.DaprWorkflowContext, inp: WorkflowInput, settings: WorkflowSettings
+    ) -> None:
         self.ctx = ctx
         self.inp = inp
-        order = inp.order
+        self.settings = settings
+        self.order = inp.order
         now = ctx.current_utc_datetime
-        trace_id = order.traceparent.split("-")[1] if order.traceparent else None
+        tp = self.order.traceparent
         self.record = RunRecord(
-            order_id=order.order_id,
-            user_id=order.user_id,
-            request=order,
+            order_id=self.order.order_id,
+            user_id=self.order.user_id,
+            request=self.order,
             started_at=now,
             updated_at=now,
-            trace_id=trace_id,
+            trace_id=tp.split("-")[1] if tp else None,
         )
 
     @property
     def tp(self) -> str | None:
-        return self.inp.order.traceparent
+        return self.order.traceparent
+
+    @property
+    def keys(self) -> dict[str, Any]:
+        """What every activity input starts with: the order and the trace it joins."""
+        return {"order_id": self.order.order_id, "traceparent": self.tp}
+
+    @property
+    def now(self) -> datetime:
+        return self.ctx.current_utc_datetime
 
     def step(self, name: str, started: datetime, status: str = "ok", detail: str | None = None):
+        duration = _ms(started, self.now)
         self.record.steps.append(
             StepTiming(
-                step=name,
-                started_at=started,
-                duration_ms=_ms(started, self.ctx.current_utc_datetime),
-                status=status,
-                detail=detail,
+                step=name, started_at=started, duration_ms=duration, status=status, detail=detail
             )
         )
 
-    def save(self, phase: str, status: str | None = None):
+    def save(self, phase: str, status: RunStatus | None = None):
         self.record.phase = phase
         if status:
             self.record.status = status
-        self.record.updated_at = self.ctx.current_utc_datetime
+        self.record.updated_at = self.now
         self.ctx.set_custom_status(f"{self.record.status}:{phase}")
         # Idempotent (the whole record, last write wins), so a store blip is retried here
         # rather than failing the run (the sidecar's own retries on orderstate are short).
         return self.ctx.call_activity(
             act.save_run,
-            input={"record": self.record.model_dump(mode="json")},
-            retry_policy=store_retry(get_settings()),
+            input=act.SaveRunInput(record=self.record),
+            retry_policy=store_retry(self.settings),
+        )
+
+    def publish(self, topic: str, event: Event):
+        data = event.model_dump(mode="json")
+        return self.ctx.call_activity(
+            act.publish_event,
+            input=act.PublishInput(topic=topic, data=data, traceparent=self.tp),
         )
 
 
+def call_step(
+    run: Run,
+    activity: Callable[..., Any],
+    data: BaseModel,
+    *,
+    retry: wf.RetryPolicy | None = None,
+    returns: type[M] | None = None,
+    judge: Callable[[Any], tuple[str, str | None]] | None = None,
+    reason: str | None = None,
+) -> Steps:
+    """Times the step (named as its activity), calls the activity and returns its result
+    (as ``returns``). ``judge`` reads the result into the step's status and detail. An
+    activity that still fails after its retries, or a result judged ``failed``, is recorded
+    and halts the run, which then compensates and ends ``failed`` with ``reason``."""
+    name = activity.__name__
+    started = run.now
+    try:
+        raw = yield run.ctx.call_activity(activity, input=data, retry_policy=retry)
+    except wf.TaskFailedError as exc:
+        run.step(name, started, "failed", str(exc)[:200])
+        raise Halt("failed", reason or f"{name} failed") from None
+    result = returns.model_validate(raw) if returns else raw
+    status, detail = judge(result) if judge else ("ok", None)
+    run.step(name, started, status, detail and detail[:200])
+    if status == "failed":
+        raise Halt("failed", detail or reason or f"{name} failed")
+    return result
+
+
+# ----------------------------------------------------------------------------- the story
 def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[Any, Any, dict]:
     settings = get_settings()
+    inp = _read_input(raw, settings)
+    run = Run(ctx, inp, settings)
+    yield run.save("started")
+    if refusal := inp.refusal(settings):
+        yield from _finish_compensated(run, Halt("failed", refusal))
+        raise InputRefused(refusal)
     try:
-        inp = WorkflowInput.parse(raw, settings)
+        profile = yield from _load_profile(run)
+        enrichment = yield from _enrich(run, profile)
+        recommendation = yield from _recommend(run, profile, enrichment)
+        yield from _safety_gate(run, profile, recommendation)
+        yield from _hold_side_effects(run, recommendation.basket, enrichment)
+        yield from _approval(run)
+        yield from _place_order(run, recommendation.basket)
+    except Halt as halt:
+        return (yield from _finish_compensated(run, halt))
+    return (yield from _finish_completed(run, recommendation.basket))
+
+
+def _read_input(raw: Any, settings: WorkflowSettings) -> WorkflowInput:
+    # Only a caller that skipped the API's validation (a raw Dapr start) gets an error here.
+    # The instance ends FAILED with the reason, so Dapr's status says so: a run that ended
+    # COMPLETED with no run record is what `make load` counts as a lost run.
+    if not isinstance(raw, dict):
+        raise ValueError(f"invalid order input: expected a JSON object, got {type(raw).__name__}")
+    try:
+        return WorkflowInput.parse(raw, settings)
     except ValidationError as exc:
-        # Only a caller that skipped the API's validation (a raw Dapr start) gets here. The
-        # instance ends FAILED with the reason, so Dapr's status says so (it used to end
-        # COMPLETED with no run record, which `make load` counted as a lost run).
         errors = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5])
         raise ValueError(f"invalid order input: {errors}") from None
-    run = Run(ctx, inp)
-    order = inp.order
-    rec = run.record
-    faults = inp.faults
-    yield run.save("started")
 
-    # 1. profile
-    t = ctx.current_utc_datetime
-    try:
-        profile_raw = yield ctx.call_activity(
+
+def _load_profile(run: Run) -> Generator[Any, Any, Profile]:
+    # Without the profile we cannot check allergens: never guess, stop.
+    data = act.ProfileInput(**run.keys, user_id=run.order.user_id)
+    return (
+        yield from call_step(
+            run,
             act.load_profile,
-            input={"order_id": order.order_id, "traceparent": run.tp, "user_id": order.user_id},
-            retry_policy=invoke_retry(settings),
+            data,
+            retry=invoke_retry(run.settings),
+            returns=Profile,
+            reason="profile unavailable",
         )
-        profile = Profile.model_validate(profile_raw)
-        run.step("load_profile", t)
-    except wf.TaskFailedError as exc:
-        # Without the profile we cannot check allergens: never guess, block.
-        run.step("load_profile", t, "failed", str(exc)[:200])
-        return (yield from _finish_compensated(ctx, run, "failed", "profile unavailable", settings))
+    )
 
-    # 2. fan-out / fan-in enrichment
-    t = ctx.current_utc_datetime
-    base = {
-        "order_id": order.order_id,
-        "traceparent": run.tp,
-        "order": order.model_dump(mode="json"),
-        "profile": profile.model_dump(mode="json"),
-    }
-    fns = {
-        "catalog_lookup": act.catalog_lookup,
-        "nutrition_and_allergens": act.nutrition_and_allergens,
-        "price_quote": act.price_quote,
-        "vendor_eta": act.vendor_eta,
-    }
+
+def _enrich(run: Run, profile: Profile) -> Generator[Any, Any, Enrichment]:
+    """All branches at once; one that still fails after its retries degrades the run."""
+    started = run.now
+    rec = run.record
     tasks = {
-        name: ctx.call_activity(
-            fn,
-            input={**base, "fail": name in faults.fail_branches},
-            retry_policy=branch_retry(settings),
+        name: run.ctx.call_activity(
+            activity,
+            input=act.BranchInput(
+                **run.keys,
+                order=run.order,
+                profile=profile,
+                fail=name in run.inp.faults.fail_branches,
+            ),
+            retry_policy=branch_retry(run.settings),
         )
-        for name, fn in fns.items()
+        for name, activity in BRANCH_ACTIVITIES.items()
     }
     try:
         yield wf.when_all(list(tasks.values()))
@@ -241,229 +367,209 @@ def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[An
             rec.degraded_branches.append(name)
     if "price_quote" in results:
         rec.side_effects.append("price_quote")
-    run.step(
-        "enrichment",
-        t,
-        detail=f"degraded: {','.join(rec.degraded_branches)}" if rec.degraded_branches else None,
-    )
+    degraded = ",".join(rec.degraded_branches)
+    run.step("enrichment", started, detail=f"degraded: {degraded}" if degraded else None)
+    return Enrichment.of(results)
 
-    # 3. recommend through service invocation of agent-shell
-    t = ctx.current_utc_datetime
-    try:
-        rec_raw = yield ctx.call_activity(
-            act.recommend,
-            input={
-                **base,
-                "candidates": results.get("catalog_lookup", {}).get("candidates", []),
-                "available": results.get("catalog_lookup", {}).get("available", {}),
-                "excluded_allergens": results.get("nutrition_and_allergens", {}).get(
-                    "excluded_allergens", []
-                ),
-                "discount_pct": results.get("price_quote", {}).get("discount_pct", 0.0),
-                "degraded_branches": rec.degraded_branches,
-            },
-            retry_policy=invoke_retry(settings),
-        )
-    except wf.TaskFailedError as exc:
-        run.step("recommend", t, "failed", str(exc)[:200])
-        return (
-            yield from _finish_compensated(ctx, run, "failed", "recommendation failed", settings)
-        )
-    recommendation = act.RecommendResult.model_validate(rec_raw)
+
+def _recommend(
+    run: Run, profile: Profile, enrichment: Enrichment
+) -> Generator[Any, Any, act.RecommendResult]:
+    """The basket and its explanation, from agent-shell through service invocation."""
+    rec = run.record
+    data = act.RecommendInput(
+        **run.keys,
+        order=run.order,
+        profile=profile,
+        candidates=enrichment.catalog.candidates,
+        available=enrichment.catalog.available,
+        excluded_allergens=enrichment.allergens.excluded_allergens,
+        discount_pct=enrichment.discount_pct,
+        degraded_branches=rec.degraded_branches,
+    )
+    recommendation = yield from call_step(
+        run,
+        act.recommend,
+        data,
+        retry=invoke_retry(run.settings),
+        returns=act.RecommendResult,
+        reason="recommendation failed",
+    )
     rec.basket = recommendation.basket
     rec.explanation = recommendation.explanation
     rec.total_usd = recommendation.basket.total_usd
     if recommendation.degraded and "recommend" not in rec.degraded_branches:
         rec.degraded_branches.append("recommend")
-    run.step("recommend", t)
+    return recommendation
 
-    # 4. safety gate
-    t = ctx.current_utc_datetime
-    safety = act.SafetyResult.model_validate(
-        (
-            yield ctx.call_activity(
-                act.safety_gate,
-                input={
-                    **base,
-                    "basket": recommendation.basket.model_dump(mode="json"),
-                    "agent_flags": [f.model_dump() for f in recommendation.flags],
-                },
-            )
-        )
+
+def _safety_gate(run: Run, profile: Profile, recommendation: act.RecommendResult) -> Steps:
+    data = act.SafetyInput(
+        **run.keys,
+        order=run.order,
+        profile=profile,
+        basket=recommendation.basket,
+        agent_flags=recommendation.flags,
     )
-    rec.safety_flags = safety.flags
-    run.step("safety_gate", t, detail=safety.verdict)
+    safety = yield from call_step(
+        run, act.safety_gate, data, returns=act.SafetyResult, judge=lambda s: ("ok", s.verdict)
+    )
+    run.record.safety_flags = safety.flags
     if safety.verdict == "block":
         reason = "; ".join(f.detail for f in safety.flags if f.severity == "block")[:400]
-        return (yield from _finish_compensated(ctx, run, "blocked", reason, settings))
+        raise Halt("blocked", reason)
 
-    # 5. side effects: stock, then a delivery slot
-    basket_in = {
-        "order_id": order.order_id,
-        "traceparent": run.tp,
-        "basket": recommendation.basket.model_dump(mode="json"),
-        "vendor_etas": results.get("vendor_eta", {}),
-    }
-    for name, fn in (
-        ("reserve_inventory", act.reserve_inventory),
-        ("hold_delivery_slot", act.hold_delivery_slot),
-    ):
-        t = ctx.current_utc_datetime
-        try:
-            held = yield ctx.call_activity(fn, input=basket_in, retry_policy=store_retry(settings))
-        except wf.TaskFailedError as exc:
-            run.step(name, t, "failed", str(exc)[:200])
-            return (yield from _finish_compensated(ctx, run, "failed", f"{name} failed", settings))
-        if (held or {}).get("status") == "out_of_stock":  # nothing held: no undo for it
-            run.step(name, t, "failed", held["detail"][:200])
-            return (yield from _finish_compensated(ctx, run, "failed", held["detail"], settings))
-        rec.side_effects.append(name)
-        run.step(name, t)
 
-    # 6. human approval above the threshold
-    if rec.total_usd > inp.approval_threshold_usd:
-        requested = ctx.current_utc_datetime
-        rec.approval = Approval(required=True, requested_at=requested)
-        yield run.save("awaiting_approval", "awaiting_approval")
-        event = ctx.wait_for_external_event(APPROVAL_EVENT)
-        timer = ctx.create_timer(timedelta(seconds=inp.approval_timeout_s))
-        winner = yield wf.when_any([event, timer])
-        decided = ctx.current_utc_datetime
-        rec.approval.decided_at = decided
-        rec.approval.wait_s = round((decided - requested).total_seconds(), 3)
-        if winner is timer:
-            rec.approval.decision = "timeout"
-            run.step("approval", requested, detail="timeout")
-            reason = f"no approval within {inp.approval_timeout_s:g} s"
-            return (yield from _finish_compensated(ctx, run, "timed_out", reason, settings))
-        try:
-            decision = ApprovalDecision.model_validate(event.get_result())
-        except ValidationError:
-            decision = ApprovalDecision(decision="reject", approver="invalid-event")
-        rec.approval.approver = decision.approver
-        rec.approval.comment = decision.comment
-        if decision.decision == "expire":
-            rec.approval.decision = "timeout"
-            run.step("approval", requested, detail=f"expired by {decision.approver}")
-            return (
-                yield from _finish_compensated(
-                    ctx, run, "timed_out", f"approval expired by {decision.approver}", settings
-                )
-            )
-        if decision.decision in ("reject", "cancel"):
-            rec.approval.decision = decision.decision
-            run.step("approval", requested, detail=f"{decision.decision} by {decision.approver}")
-            what = "rejected" if decision.decision == "reject" else "cancelled"
-            reason = f"{what} by {decision.approver}" + (
-                f": {decision.comment}" if decision.comment else ""
-            )
-            return (yield from _finish_compensated(ctx, run, "rejected", reason, settings))
-        rec.approval.decision = "approve"
-        run.step("approval", requested, detail=f"approved by {decision.approver}")
-        yield run.save("approved", "running")
+def _hold_side_effects(run: Run, basket: Basket, enrichment: Enrichment) -> Steps:
+    """Stock, then a delivery slot: each holds something compensation undoes."""
+    data = act.BasketInput(**run.keys, basket=basket, vendor_etas=enrichment.vendor_etas)
+    for activity in (act.reserve_inventory, act.hold_delivery_slot):
+        retry = store_retry(run.settings)
+        yield from call_step(run, activity, data, retry=retry, judge=_out_of_stock)
+        run.record.side_effects.append(activity.__name__)
 
-    # 7. place the order
-    t = ctx.current_utc_datetime
+
+def _out_of_stock(held: dict[str, Any] | None) -> tuple[str, str | None]:
+    # An answer, not a fault: nothing was held, so there is nothing to undo for it.
+    if (held or {}).get("status") == "out_of_stock":
+        return "failed", held["detail"]
+    return "ok", None
+
+
+def _approval(run: Run) -> Steps:
+    """Above the threshold a person decides, raced against the timeout."""
+    rec, inp = run.record, run.inp
+    if rec.total_usd <= inp.approval_threshold_usd:
+        return
+    requested = run.now
+    rec.approval = Approval(required=True, requested_at=requested)
+    yield run.save("awaiting_approval", "awaiting_approval")
+    event = run.ctx.wait_for_external_event(APPROVAL_EVENT)
+    timer = run.ctx.create_timer(timedelta(seconds=inp.approval_timeout_s))
+    winner = yield wf.when_any([event, timer])
+    rec.approval.decided_at = run.now
+    rec.approval.wait_s = round((run.now - requested).total_seconds(), 3)
+    _decide(run, None if winner is timer else _decision(event.get_result()), requested)
+    yield run.save("approved", "running")
+
+
+def _decision(payload: Any) -> ApprovalDecision:
     try:
-        yield ctx.call_activity(
-            act.place_order,
-            input={
-                "order_id": order.order_id,
-                "traceparent": run.tp,
-                "user_id": order.user_id,
-                "basket": recommendation.basket.model_dump(mode="json"),
-                "approver": rec.approval.approver,
-            },
-            retry_policy=store_retry(settings),
-        )
-    except wf.TaskFailedError as exc:
-        run.step("place_order", t, "failed", str(exc)[:200])
-        return (yield from _finish_compensated(ctx, run, "failed", "place_order failed", settings))
-    rec.side_effects.append("place_order")
-    run.step("place_order", t)
+        return ApprovalDecision.model_validate(payload)
+    except ValidationError:
+        return ApprovalDecision(decision="reject", approver="invalid-event")
 
-    # 8. done
-    rec.finished_at = ctx.current_utc_datetime
+
+def _decide(run: Run, decision: ApprovalDecision | None, requested: datetime) -> None:
+    """Records the decision (``None``: the timer won); anything but approve halts the run."""
+    approval = run.record.approval
+    if decision is None:
+        approval.decision = "timeout"
+        run.step("approval", requested, detail="timeout")
+        raise Halt("timed_out", f"no approval within {run.inp.approval_timeout_s:g} s")
+    approval.approver = decision.approver
+    approval.comment = decision.comment
+    who = decision.approver
+    if decision.decision == "expire":
+        approval.decision = "timeout"
+        run.step("approval", requested, detail=f"expired by {who}")
+        raise Halt("timed_out", f"approval expired by {who}")
+    if decision.decision in ("reject", "cancel"):
+        approval.decision = decision.decision
+        run.step("approval", requested, detail=f"{decision.decision} by {who}")
+        what = "rejected" if decision.decision == "reject" else "cancelled"
+        comment = f": {decision.comment}" if decision.comment else ""
+        raise Halt("rejected", f"{what} by {who}{comment}")
+    approval.decision = "approve"
+    run.step("approval", requested, detail=f"approved by {who}")
+
+
+def _place_order(run: Run, basket: Basket) -> Steps:
+    data = act.PlaceInput(
+        **run.keys,
+        user_id=run.order.user_id,
+        basket=basket,
+        approver=run.record.approval.approver,
+    )
+    yield from call_step(run, act.place_order, data, retry=store_retry(run.settings))
+    run.record.side_effects.append("place_order")
+
+
+def _finish_completed(run: Run, basket: Basket) -> Generator[Any, Any, dict]:
+    rec = run.record
+    rec.finished_at = run.now
     yield run.save("done", "completed")
     event = OrderCompleted(
-        order_id=order.order_id,
-        user_id=order.user_id,
+        order_id=rec.order_id,
+        user_id=rec.user_id,
         total_usd=rec.total_usd,
-        basket=recommendation.basket,
+        basket=basket,
         degraded_branches=rec.degraded_branches,
         approval="approved" if rec.approval.required else "auto",
         approver=rec.approval.approver,
         trace_id=rec.trace_id,
-        event_id=f"{order.order_id}:completed",
+        event_id=f"{rec.order_id}:completed",
         occurred_at=rec.finished_at,
     )
-    yield ctx.call_activity(
-        act.publish_event,
-        input={
-            "topic": TOPIC_ORDER_COMPLETED,
-            "data": event.model_dump(mode="json"),
-            "traceparent": run.tp,
-        },
-    )
-    return {"status": "completed", "order_id": order.order_id, "total_usd": rec.total_usd}
+    yield run.publish(TOPIC_ORDER_COMPLETED, event)
+    return {"status": "completed", "order_id": rec.order_id, "total_usd": rec.total_usd}
 
 
-def _finish_compensated(
-    ctx: wf.DaprWorkflowContext,
-    run: Run,
-    status: str,
-    reason: str,
-    settings: WorkflowSettings,
-) -> Generator[Any, Any, dict]:
+def _finish_compensated(run: Run, halt: Halt) -> Generator[Any, Any, dict]:
+    """Undoes every side effect done so far; an undo step that stays stuck fails the run
+    and raises an alert."""
     rec = run.record
-    rec.reason = reason
+    rec.reason = halt.reason
     yield run.save("compensating", "compensating")
-    t = ctx.current_utc_datetime
-    result = yield from compensate(
-        ctx,
+    started = run.now
+    undo = yield from compensate(
+        run.ctx,
         order_id=rec.order_id,
         side_effects=rec.side_effects,
-        reason=f"{status}: {reason}",
+        reason=f"{halt.status}: {halt.reason}",
         traceparent=run.tp,
-        settings=settings,
+        settings=run.settings,
         disabled_undo=set(run.inp.disabled_undo),
         failing_undo=set(run.inp.faults.fail_undo),
     )
-    rec.compensations = result.ran
-    rec.skipped_compensations = result.skipped
-    run.step("compensation", t, "failed" if result.stuck else "ok", ",".join(result.ran) or None)
-    if result.stuck:
-        status = "failed"
-        rec.reason = f"{reason}; compensation stuck at {', '.join(result.stuck)}"
-    rec.finished_at = ctx.current_utc_datetime
+    rec.compensations = undo.ran
+    rec.skipped_compensations = undo.skipped
+    run.step("compensation", started, "failed" if undo.stuck else "ok", ",".join(undo.ran) or None)
+    status = "failed" if undo.stuck else halt.status
+    if undo.stuck:
+        rec.reason = f"{halt.reason}; compensation stuck at {', '.join(undo.stuck)}"
+    rec.finished_at = run.now
     yield run.save("done", status)
-    if result.stuck:
-        alert = OrderAlert(
-            order_id=rec.order_id,
-            stuck_step=result.stuck[0],
-            stuck_steps=result.stuck,
-            error=result.error or "",
-            attempts=settings.undo_max_attempts,
-            trace_id=rec.trace_id,
-            event_id=f"{rec.order_id}:alert",
-            occurred_at=rec.finished_at,
-        )
-        yield ctx.call_activity(
-            act.publish_event,
-            input={
-                "topic": TOPIC_ORDER_ALERT,
-                "data": alert.model_dump(mode="json"),
-                "traceparent": run.tp,
-            },
-        )
-    event = OrderCompensated(
+    if undo.stuck:
+        yield run.publish(TOPIC_ORDER_ALERT, _alert(run, undo))
+    yield run.publish(TOPIC_ORDER_COMPENSATED, _compensated(run, status, undo))
+    return {"status": status, "order_id": rec.order_id, "reason": rec.reason}
+
+
+def _alert(run: Run, undo: CompensationResult) -> OrderAlert:
+    rec = run.record
+    return OrderAlert(
+        order_id=rec.order_id,
+        stuck_step=undo.stuck[0],
+        stuck_steps=undo.stuck,
+        error=undo.error or "",
+        attempts=run.settings.undo_max_attempts,
+        trace_id=rec.trace_id,
+        event_id=f"{rec.order_id}:alert",
+        occurred_at=rec.finished_at,
+    )
+
+
+def _compensated(run: Run, status: RunStatus, undo: CompensationResult) -> OrderCompensated:
+    rec = run.record
+    return OrderCompensated(
         order_id=rec.order_id,
         user_id=rec.user_id,
         status=status,
         reason=rec.reason[:500],
         total_usd=rec.total_usd,
-        compensations=result.ran,
-        skipped_compensations=result.skipped,
+        compensations=undo.ran,
+        skipped_compensations=undo.skipped,
         degraded_branches=rec.degraded_branches,
         safety_flags=rec.safety_flags,
         approver=rec.approval.approver,
@@ -471,15 +577,6 @@ def _finish_compensated(
         event_id=f"{rec.order_id}:compensated",
         occurred_at=rec.finished_at,
     )
-    yield ctx.call_activity(
-        act.publish_event,
-        input={
-            "topic": TOPIC_ORDER_COMPENSATED,
-            "data": event.model_dump(mode="json"),
-            "traceparent": run.tp,
-        },
-    )
-    return {"status": status, "order_id": rec.order_id, "reason": rec.reason}
 
 
-__all__ = ["APPROVAL_EVENT", "WORKFLOW_NAME", "Basket", "WorkflowInput", "snacktopus"]
+__all__ = ["APPROVAL_EVENT", "WORKFLOW_NAME", "Faults", "WorkflowInput", "snacktopus"]

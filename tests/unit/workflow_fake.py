@@ -1,0 +1,148 @@
+"""A fake orchestration context that drives a workflow generator without a sidecar.
+
+As in dapr-ext-workflow's own tests, the fake stands in for durabletask's context under
+the real ``DaprWorkflowContext``. Its ``call_activity``, ``create_timer`` and
+``wait_for_external_event`` return real durabletask tasks, which the real ``when_all`` and
+``when_any`` combine. ``respond`` answers each activity as soon as it is scheduled: it gets
+the activity name and its input as the sidecar would receive it (encoded by the SDK's own
+JSON encoder, then decoded), and returns a result or a :class:`Fail`. :func:`drive` then
+feeds results and failures back into the generator, as the worker does on replay.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dapr.ext.workflow import DaprWorkflowContext
+from dapr.ext.workflow._durabletask import task
+from dapr.ext.workflow._durabletask.internal import protos as pb
+from dapr.ext.workflow._durabletask.internal.shared import from_json, to_json
+
+
+@dataclass
+class Fail:
+    """An activity that still fails once its retries are spent."""
+
+    message: str = "boom"
+    error_type: str = "RuntimeError"
+
+
+@dataclass
+class Call:
+    """One thing the workflow asked of the runtime, as the sidecar would record it."""
+
+    kind: str  # "activity", "timer" or "event"
+    name: str
+    wire: str | None = None  # the activity input exactly as encoded for the sidecar
+    retry: Any = None  # the durabletask retry policy, if any
+    fire_at: datetime | timedelta | None = None
+
+    @property
+    def input(self) -> Any:
+        return json.loads(self.wire) if self.wire is not None else None
+
+
+class FakeOrchestrationContext:
+    """What the worker's orchestration context offers a workflow, answered on the spot.
+
+    ``event`` is the payload of the one external event that arrives (``None``: it never
+    does, so every timer fires).
+    """
+
+    def __init__(
+        self,
+        respond: Callable[[str, Any], Any],
+        *,
+        event: Any = None,
+        instance_id: str = "ord-1",
+        start: datetime = datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
+    ) -> None:
+        self.respond = respond
+        self.event = event
+        self.instance_id = instance_id
+        self.current_utc_datetime = start
+        self.is_replaying = False
+        self.calls: list[Call] = []
+        self.custom_status: list[str] = []
+
+    # ------------------------------------------------------------ durabletask's context
+    def set_custom_status(self, custom_status: str) -> None:
+        self.custom_status.append(custom_status)
+
+    def call_activity(
+        self, activity: str, *, input: Any = None, retry_policy: Any = None, **_: Any
+    ) -> task.Task:
+        wire = to_json(input) if input is not None else None
+        self.calls.append(Call("activity", activity, wire, retry_policy))
+        result = self.respond(activity, None if wire is None else from_json(wire))
+        done: task.CompletableTask = task.CompletableTask()
+        if isinstance(result, Fail):
+            details = pb.TaskFailureDetails(
+                errorType=result.error_type, errorMessage=result.message
+            )
+            seq = len(self.calls) - 1
+            done.fail(f"{self.instance_id}: Activity task #{seq} failed: {result.message}", details)
+        else:
+            done.complete(None if result is None else from_json(to_json(result)))
+        return done
+
+    def create_timer(self, fire_at: datetime | timedelta) -> task.Task:
+        self.calls.append(Call("timer", "timer", fire_at=fire_at))
+        timer: task.TimerTask = task.TimerTask()
+        if self.event is None:
+            timer.complete(None)
+        return timer
+
+    def wait_for_external_event(self, name: str, *, timeout: Any = None) -> task.Task:
+        self.calls.append(Call("event", name))
+        waiting: task.CompletableTask = task.CompletableTask()
+        if self.event is not None:
+            waiting.complete(from_json(to_json(self.event)))
+        return waiting
+
+    # ------------------------------------------------------------ what a test reads
+    @property
+    def sequence(self) -> list[str]:
+        """Every activity, timer and event, in the order the workflow asked for them."""
+        return [c.name for c in self.calls]
+
+    def inputs(self, activity: str) -> list[Any]:
+        return [c.input for c in self.calls if c.kind == "activity" and c.name == activity]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The run record as each ``save_run`` wrote it."""
+        return [i["record"] for i in self.inputs("save_run")]
+
+    @property
+    def published(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(i["topic"], i["data"]) for i in self.inputs("publish_event")]
+
+
+def drive(
+    workflow: Callable[[DaprWorkflowContext, Any], Generator[task.Task, Any, Any]],
+    ctx: FakeOrchestrationContext,
+    raw: Any,
+    *,
+    tick: timedelta = timedelta(seconds=1),
+) -> Any:
+    """Runs ``workflow`` to its end and returns its result (an exception it raises
+    propagates, as it would fail the instance). The clock moves ``tick`` at every resume,
+    as a new history event would move it."""
+    gen = workflow(DaprWorkflowContext(ctx), raw)
+    try:
+        waiting = next(gen)
+        while True:
+            if not waiting.is_complete:
+                raise AssertionError(f"the workflow waits on a task nothing completes: {waiting}")
+            ctx.current_utc_datetime += tick
+            if waiting.is_failed:
+                waiting = gen.throw(waiting.get_exception())
+            else:
+                waiting = gen.send(waiting.get_result())
+    except StopIteration as stop:
+        return stop.value
