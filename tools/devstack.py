@@ -342,6 +342,8 @@ class Stack:
                             "DAPR_GRPC_PORT": str(grpc),
                             f"{short.upper()}_APP_PORT": str(app_port),
                             "ZIPKIN_ENDPOINT": values["ZIPKIN_ENDPOINT"],
+                            # The label answers report: the model the llm component runs.
+                            "LLM_MODEL_LABEL": s.ollama_model,
                             **auth_env,
                             **PROFILE_ENV.get(profile, {}),
                         },

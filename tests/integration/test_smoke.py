@@ -43,11 +43,22 @@ def test_pubsub_round_trip_arrives_as_cloudevent(stack, http, probe):
     assert event["data"] == {"marker": marker}
 
 
-def test_conversation_answered_by_smollm2_through_dapr(stack, http):
+def test_conversation_answered_by_the_model_through_dapr(stack, http):
+    # The models run as completers (runtime/Modelfile.*): the prompt is text to go on.
     r = http.post(
         f"{stack.url('agent-dapr')}/v1.0-alpha2/conversation/llm/converse",
         json={
-            "inputs": [{"messages": [{"ofUser": {"content": [{"text": "Name one snack."}]}}]}],
+            "inputs": [
+                {
+                    "messages": [
+                        {
+                            "ofUser": {
+                                "content": [{"text": "Good snacks for a team meeting are popcorn,"}]
+                            }
+                        }
+                    ]
+                }
+            ],
             "temperature": 0,
         },
         timeout=120,

@@ -15,6 +15,8 @@ from workflow_host.workflow import WorkflowInput
         ("snacks please", (10, 60.0)),
         ("for 9999 people, $999999", (500, 10_000.0)),
         ("$12.50 of fruit for 3 people", (3, 12.5)),
+        # found by make eval: the headcount read as the default 10
+        ("Snacks for a team of 8, budget $40", (8, 40.0)),
     ],
 )
 def test_parse_request_reads_headcount_and_budget_within_bounds(text, expected):

@@ -26,12 +26,9 @@ from agent_shell.settings import AgentSettings
 
 log = logging.getLogger("agent_shell.agent")
 
-INSTRUCTIONS = [
-    "You are Snacktopus, a friendly snack concierge for office teams.",
-    "The basket, prices and allergen checks are already computed by tools: never change them.",
-    "Answer in at most two short sentences explaining why the basket suits the team.",
-    "Never mention products, prices or allergens that are not in the basket you are given.",
-]
+# Short on purpose: every token here is read before each answer, on two CPU cores, and
+# the models complete the few-shot prompt (prompts/explain.txt) that follows it.
+INSTRUCTIONS = ["Snack basket facts, then one short true sentence about them."]
 
 
 def wait_for_sidecar(settings: AgentSettings, timeout: float = 60.0) -> None:
@@ -53,7 +50,7 @@ class SharedDaprClient(DaprClient):
 
     dapr-agents asks a client *factory* for a fresh ``DaprClient`` around each state read
     or write and each LLM call, and closes it after: each one a sidecar health check over
-    HTTP plus a new gRPC channel and connection. That was 26 clients per ``/ask``
+    HTTP plus a new gRPC channel and connection. That comes to 26 clients per ``/ask``
     (counted on the sidecar's ``/v1.0/healthz/outbound`` requests), most of the agent's
     ~130 ms beyond the model (``make bench``). Our factory hands out this one client
     instead; callers' ``with`` blocks end in :meth:`close`, which leaves the channel open

@@ -1,14 +1,17 @@
 """agent-shell's HTTP API. Pydantic models in and out; 422 on a malformed body, precise
-4xx on a well-formed one that cannot be served."""
+4xx on a well-formed one that cannot be served (a domain error from
+``snacktopus_core.errors``, answered by the app's one handler from the shared table)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from snacktopus_core.catalog import by_sku, price_basket
+from snacktopus_core.contracts import DecisionAccepted, Problem, RecommendRequest, RecommendResponse
+from snacktopus_core.errors import NotAuthenticated, ServiceUnavailable, UnknownProfile, UnknownSku
 from snacktopus_core.events import SafetyFlag
 from snacktopus_core.models import Basket, Id, Profile
 from snacktopus_core.safety import check_basket, check_text, verdict
@@ -24,10 +27,6 @@ from agent_shell.settings import get_settings
 router = APIRouter()
 
 
-class Problem(BaseModel):
-    detail: str
-
-
 def concierge(request: Request) -> Concierge:
     return request.app.state.concierge
 
@@ -41,10 +40,19 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000)
 
 
+class DroppedSentence(BaseModel):
+    text: str
+    reasons: list[str] = Field(description="The checks it failed (ungrounded_food, ...).")
+
+
 class Evaluation(BaseModel):
-    grounded: bool
-    score: float
+    grounded: bool = Field(description="Every sentence the model wrote passed every check.")
+    score: float = Field(ge=0, le=1, description="Share of the model's sentences kept.")
     flags: list[SafetyFlag]
+    explanation_source: Literal["model", "template"]
+    model_sentences: int
+    kept: list[str] = Field(description="The model's sentences shown, in order.")
+    dropped: list[DroppedSentence] = Field(description="The model's sentences not shown, why.")
 
 
 class SafetySummary(BaseModel):
@@ -54,6 +62,7 @@ class SafetySummary(BaseModel):
 
 class AskResponse(BaseModel):
     answer: str
+    explanation: str = Field(description="The part of the answer that says why it fits.")
     session_id: str
     entry_id: str
     basket: Basket | None
@@ -68,6 +77,18 @@ class AskResponse(BaseModel):
     trace_id: str | None
 
 
+def _evaluation(ev: evaluator.Evaluation) -> Evaluation:
+    return Evaluation(
+        grounded=ev.grounded,
+        score=ev.score,
+        flags=ev.flags,
+        explanation_source="model" if ev.use_model_text else "template",
+        model_sentences=ev.model_sentences,
+        kept=ev.kept,
+        dropped=[DroppedSentence(text=d.text, reasons=d.reasons) for d in ev.dropped],
+    )
+
+
 @router.post(
     "/ask",
     response_model=AskResponse,
@@ -78,15 +99,14 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
     out = await concierge(request).ask(body.user_id, body.session_id, body.question)
     return AskResponse(
         answer=out.answer,
+        explanation=out.explanation,
         session_id=out.session_id,
         entry_id=out.entry_id,
         basket=out.basket,
         memory_used=out.memory_used,
         tools_used=out.tools_used,
         safety=SafetySummary(verdict=out.safety_verdict, flags=out.safety_flags),
-        evaluation=Evaluation(**out.evaluation.model_dump(exclude={"use_model_text"}))
-        if out.evaluation
-        else None,
+        evaluation=_evaluation(out.evaluation) if out.evaluation else None,
         degraded=out.degraded,
         blocked=out.blocked,
         model=out.model,
@@ -133,7 +153,7 @@ async def history(
 async def get_profile(user_id: Id) -> Profile:
     profile = await profiles.get(user_id)
     if profile is None:
-        raise HTTPException(404, f"no profile for {user_id}")
+        raise UnknownProfile(f"no profile for {user_id}")
     return profile
 
 
@@ -157,7 +177,7 @@ async def put_profile(user_id: Id, body: ProfileIn) -> Profile:
 async def patch_profile(user_id: Id, body: ProfilePatch) -> Profile:
     profile = await profiles.patch(user_id, body)
     if profile is None:
-        raise HTTPException(404, f"no profile for {user_id}: PUT one first")
+        raise UnknownProfile(f"no profile for {user_id}: PUT one first")
     return profile
 
 
@@ -197,7 +217,7 @@ async def safety(body: SafetyRequest) -> SafetyResponse:
     if body.basket:
         unknown = [i.sku for i in body.basket if i.sku not in by_sku()]
         if unknown:
-            raise HTTPException(422, f"unknown SKUs: {', '.join(unknown)}")
+            raise UnknownSku(f"unknown SKUs: {', '.join(unknown)}")
         basket = price_basket((i.sku, i.quantity) for i in body.basket)
         flags += check_basket(basket, profile, budget_usd=body.budget_usd)
     await evaluator.report(
@@ -213,30 +233,8 @@ async def safety(body: SafetyRequest) -> SafetyResponse:
 
 
 # ------------------------------------------------------------------------ /recommend
-class RecommendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    order_id: Id
-    user_id: Id
-    request: str = Field(min_length=1, max_length=2000)
-    headcount: int = Field(ge=1, le=500)
-    budget_usd: float = Field(gt=0, le=10_000)
-    candidate_skus: list[Id] = Field(default=[], max_length=500)
-    available: dict[Id, int] = Field(
-        default={},
-        max_length=500,
-        description="Units per SKU not held by other orders; caps the basket's quantities.",
-    )
-
-
-class RecommendResponse(BaseModel):
-    basket: Basket
-    explanation: str
-    degraded: bool
-    flags: list[SafetyFlag]
-    model: str | None
-
-
+# RecommendRequest/RecommendResponse: snacktopus_core.contracts, shared with the caller,
+# workflow-host's ``recommend`` activity.
 @router.post(
     "/recommend",
     response_model=RecommendResponse,
@@ -270,13 +268,6 @@ class DecisionRequest(BaseModel):
     comment: str | None = Field(default=None, max_length=500)
 
 
-class DecisionAccepted(BaseModel):
-    order_id: str
-    decision: str
-    approver: str
-    detail: str
-
-
 @router.post(
     "/human/decision",
     status_code=202,
@@ -305,7 +296,7 @@ async def human_decision(
     404 unknown order; 409 not waiting or decided) is relayed. workflow-host checks the
     token against the secret store, which only it may read (component scopes)."""
     if not authorization:
-        raise HTTPException(401, "approvers authenticate: send 'Authorization: Bearer <token>'")
+        raise NotAuthenticated("approvers authenticate: send 'Authorization: Bearer <token>'")
     s = get_settings()
     path = f"/v1.0/invoke/{s.workflow_app_id}/method/orders/{body.order_id}/decision"
     payload = {"decision": body.decision, "approver": body.approver, "comment": body.comment}
@@ -313,7 +304,7 @@ async def human_decision(
     try:
         r = await http.post(path, json=payload, headers={"authorization": authorization})
     except httpx.HTTPError as exc:
-        raise HTTPException(503, f"workflow-host unreachable: {exc}") from exc
+        raise ServiceUnavailable(f"workflow-host unreachable: {exc}") from exc
     if r.status_code >= 500:
-        raise HTTPException(503, f"workflow-host answered {r.status_code}: {r.text[:200]}")
+        raise ServiceUnavailable(f"workflow-host answered {r.status_code}: {r.text[:200]}")
     return Response(content=r.content, status_code=r.status_code, media_type="application/json")

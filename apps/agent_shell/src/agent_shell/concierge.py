@@ -14,21 +14,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass
+from importlib import resources
 
 from pydantic import BaseModel
-from snacktopus_core import catalog
+from snacktopus_core import catalog, grounding
 from snacktopus_core.events import SafetyFlag
 from snacktopus_core.models import Basket, Profile
 from snacktopus_core.safety import check_text, verdict
 from snacktopus_core.telemetry import current_trace_id
 
-from agent_shell import evaluator, llm, memory, metrics, profiles, state, tools
+from agent_shell import evaluator, llm, memory, metrics, pending, profiles, tools
 from agent_shell.agent import INSTRUCTIONS, Brain
 from agent_shell.memory import Answer, Memory, MemoryEntry, Question, Recall
 from agent_shell.settings import AgentSettings
 
 log = logging.getLogger("agent_shell.concierge")
-PENDING_KEY = "pending-asks"
 
 
 class Outcome(BaseModel):
@@ -49,42 +50,109 @@ class Outcome(BaseModel):
     trace_id: str | None
 
 
-def describe(basket: Basket, headcount: int, budget: float, profile: Profile | None) -> str:
+@dataclass(frozen=True)
+class Plan:
+    """The tools' part of an answer: the person's constraints, the basket, what it may be
+    said to hold (``facts``) and the tools that ran to compute it."""
+
+    question: str
+    headcount: int
+    budget: float
+    basket: Basket
+    profile: Profile | None
+    recall: Recall
+    facts: grounding.Facts
+    tools_used: tuple[str, ...]
+
+    @property
+    def avoided(self) -> list[str]:
+        return sorted(a.value for a in self.facts.avoided)
+
+    @property
+    def diets(self) -> list[str]:
+        return sorted(d.value.replace("_", "-") for d in self.wanted_diets)
+
+    @property
+    def wanted_diets(self) -> set:
+        asked = set(self.profile.diet) if self.profile else set()
+        return (asked | catalog.diets_in(self.question)) & set(self.facts.diets_held)
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    """What the model said (``None`` when it failed or timed out) and how long it took."""
+
+    text: str | None
+    llm_ms: float | None = None
+    error: str | None = None
+
+
+def describe(plan: Plan) -> str:
+    basket, headcount, budget = plan.basket, plan.headcount, plan.budget
     if not basket.lines:
         return (
             f"I could not fit anything safe for {headcount} within ${budget:.2f}; "
             "try a larger budget or fewer restrictions."
         )
-    avoid = sorted(catalog.excluded_allergens(profile.allergies, profile.diet)) if profile else []
     lines = ", ".join(f"{ln.quantity}x {ln.name} (${ln.line_total_usd:.2f})" for ln in basket.lines)
     text = (
         f"For {headcount} people within ${budget:.2f}: {lines}. "
         f"Total ${basket.total_usd:.2f} for {basket.servings} servings."
     )
-    if avoid:
-        text += f" Everything avoids {', '.join(avoid)}."
+    if plan.avoided:
+        text += f" Everything avoids {', '.join(plan.avoided)}."
     return text
 
 
-def template_explanation(basket: Basket) -> str:
-    if not basket.lines:
+def template_explanation(plan: Plan) -> str:
+    """The fallback explanation: true by construction, and it names the constraints the
+    basket honours, so even a degraded answer tells the person why it fits."""
+    if not plan.basket.lines:
         return "No basket fits the constraints."
-    cats = sorted({ln.name.split(" (")[0] for ln in basket.lines})
-    return f"A mix of {', '.join(cats)} gives variety at the lowest price per serving."
-
-
-def explain_prompt(
-    question: str, basket: Basket, headcount: int, profile: Profile | None, recall: Recall | None
-) -> str:
-    items = "; ".join(f"{ln.quantity} x {ln.name}" for ln in basket.lines)
-    diet = ", ".join(profile.diet) if profile and profile.diet else "none"
-    avoid = ", ".join(profile.allergies) if profile and profile.allergies else "none"
-    past = f" Earlier: {recall.summary[-300:]}" if recall and recall.summary else ""
+    cats = sorted({ln.name.split(" (")[0] for ln in plan.basket.lines})
+    implied = {a.value for d in plan.wanted_diets for a in catalog.DIET_EXCLUDES.get(d, set())}
+    free = [f"{a.replace('_', ' ')}-free" for a in plan.avoided if a not in implied]
+    kinds = ", ".join(plan.diets + free)
+    fit = f"{kinds} " if kinds else ""
     return (
-        f"Team of {headcount}. Diet: {diet}. Allergies: {avoid}. Request: {question[:300]}.{past}\n"
-        f"Basket: {items}. Total ${basket.total_usd:.2f}.\n"
-        "In one or two sentences, say why this basket suits them."
+        f"A {fit}mix of {', '.join(cats)} feeds all {plan.headcount} people "
+        f"within the ${plan.budget:.2f} budget."
     )
+
+
+EXPLAIN_PROMPT = (
+    resources.files("agent_shell").joinpath("prompts/explain.txt").read_text().rstrip("\n")
+)
+
+
+def _names(plan: Plan) -> str:
+    names = [ln.name.split(" (")[0] for ln in plan.basket.lines][:3]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def explain_prompt(plan: Plan) -> str:
+    """Two worked examples, then this basket's facts on one line, ending where the model
+    writes: the small models are run as few-shot completers (the Modelfiles' templates
+    join the messages as plain text), which ``make eval`` measured to keep the model's
+    sentence ~10x more often than an instruction in a chat turn. At most three names and
+    two kinds ("vegan", "peanut-free"): each fact is one the sentence may repeat."""
+    basket = plan.basket
+    implied = {a.value for d in plan.wanted_diets for a in catalog.DIET_EXCLUDES.get(d, set())}
+    kinds = plan.diets + [f"{a.replace('_', ' ')}-free" for a in plan.avoided if a not in implied]
+    parts = [f"{plan.headcount} people", _names(plan)] + ([", ".join(kinds[:2])] if kinds else [])
+    parts.append(f"total ${basket.total_usd:.2f} of ${plan.budget:.2f}")
+    return f"{EXPLAIN_PROMPT.format(facts='; '.join(parts))} {_names(plan)}"
+
+
+def completed_sentence(plan: Plan, text: str | None) -> str | None:
+    """The prompt ends with the sentence's subject, the basket's own names, so the model
+    writes the claim about them rather than copying the examples' foods; the sentence
+    shown is that subject and what the model wrote after it (the evaluator then checks
+    the whole of it, like any model text)."""
+    if not text or not text.strip():
+        return None
+    rest = text.strip()
+    return f"{_names(plan)}{'' if rest.startswith((',', '.', ';')) else ' '}{rest}"
 
 
 class Concierge:
@@ -110,21 +178,46 @@ class Concierge:
         return self.settings.default_budget_usd
 
     def _plan(
-        self, question: str, profile: Profile | None, recall: Recall
-    ) -> tuple[int, float, Basket]:
-        """The tools' part of an answer (headcount and budget from the question and profile,
-        the allergen-safe candidates, the priced basket), shared by a fresh ask and one
-        recovered after a restart so both compute the same basket."""
-        headcount, budget = tools.parse_request(
-            question, self.settings.default_headcount, self._budget(profile)
+        self,
+        question: str,
+        profile: Profile | None,
+        recall: Recall,
+        *,
+        budget: float | None = None,
+        headcount: int | None = None,
+        candidates: list | None = None,
+        available: dict[str, int] | None = None,
+    ) -> Plan:
+        """The tools' part of an answer, shared by a fresh ask, one recovered after a
+        restart and ``/recommend``, so all compute the same basket. ``tools_used`` lists
+        the tools as they ran."""
+        ran: list[str] = []
+        if headcount is None or budget is None:
+            headcount, budget = tools.parse_request(
+                question, self.settings.default_headcount, self._budget(profile)
+            )
+            ran.append("parse_request")
+        allergies = list(profile.allergies) if profile else []
+        diets = list(profile.diet) if profile else []
+        if not candidates:
+            candidates = tools.search_catalog(question, allergies, diets)
+            ran.append("search_catalog")
+        basket = tools.price_basket(candidates, headcount, budget, recall.preferred_skus, available)
+        ran.append("price_basket")
+        if profile:
+            conflicts = tools.check_allergens(basket.skus, profile)
+            ran.append("check_allergens")
+            if any(conflicts.values()):  # search excludes them: reaching here is a bug
+                raise RuntimeError(f"allergen filter let through {conflicts}")
+        asked = set(diets) | catalog.diets_in(question)
+        facts = grounding.Facts.of(
+            basket,
+            headcount=headcount,
+            budget_usd=budget,
+            avoided=catalog.excluded_allergens(profile.allergies if profile else [], asked),
+            diets=asked,
         )
-        candidates = tools.search_catalog(
-            question,
-            list(profile.allergies) if profile else [],
-            list(profile.diet) if profile else [],
-        )
-        basket = tools.price_basket(candidates, headcount, budget, recall.preferred_skus)
-        return headcount, budget, basket
+        return Plan(question, headcount, budget, basket, profile, recall, facts, tuple(ran))
 
     # ------------------------------------------------------------------------------ /ask
     async def ask(self, user_id: str, session_id: str | None, question: str) -> Outcome:
@@ -134,6 +227,7 @@ class Concierge:
         flags = check_text(question)
         if verdict(flags) == "block":
             return await self._blocked(user_id, session_id, entry_id, question, flags, trace_id)
+        flags = [f.model_copy(update={"scope": "request"}) for f in flags]
 
         entry = MemoryEntry(
             entry_id=entry_id,
@@ -151,62 +245,50 @@ class Concierge:
                 self.memory.recall(user_id, session_id, question),
                 self._mark_pending(entry, instance_id),
             )
-            headcount, budget, basket = self._plan(question, profile, recall)
-            conflicts = tools.check_allergens(basket.skus, profile) if profile else {}
-            if any(conflicts.values()):  # search excludes them: reaching here is a bug
-                raise RuntimeError(f"allergen filter let through {conflicts}")
+            plan = self._plan(question, profile, recall)
         except Exception:
             await self._clear_pending(entry_id)
             raise
-        tools_used = ["search_catalog", "check_allergens", "price_basket"]
 
-        model_text, llm_ms, error = (None, None, "no agent")
-        if self.brain is not None:
-            model_text, llm_ms, error = await self.brain.explain(
-                explain_prompt(question, basket, headcount, profile, recall), instance_id
-            )
-        outcome = await self._finish(
-            entry,
-            basket,
-            headcount,
-            budget,
-            profile,
-            model_text,
-            llm_ms,
-            error,
-            flags,
-            recall,
-            tools_used,
-            source="ask",
-        )
+        # An empty basket has nothing to explain: the template says so, no model needed.
+        answer = ModelAnswer(None, None, "no agent" if plan.basket.lines else None)
+        if self.brain is not None and plan.basket.lines:
+            text, llm_ms, error = await self.brain.explain(explain_prompt(plan), instance_id)
+            answer = ModelAnswer(completed_sentence(plan, text), llm_ms, error)
+        outcome = await self._finish(entry, plan, answer, flags, source="ask")
         await self._clear_pending(entry_id)
         return outcome
+
+    def _explain(self, plan: Plan, answer: ModelAnswer, source: str) -> evaluator.Evaluation:
+        evaluation = evaluator.evaluate_explanation(
+            answer.text, plan.basket, plan.profile, plan.facts, answer.error
+        )
+        if answer.text is None and answer.error is not None:
+            metrics.DEGRADED.labels(source).inc()
+            log.warning("degraded answer", extra={"path": source, "error": answer.error})
+        metrics.FALSE_SAFETY.labels(source).inc(evaluation.false_safety_claims)
+        shown = "model" if evaluation.use_model_text else "template"
+        metrics.EXPLANATIONS.labels(source, shown).inc()
+        metrics.ANSWERS.labels(source).inc()
+        if not evaluation.use_model_text:
+            evaluation.explanation = template_explanation(plan)
+        return evaluation
 
     async def _finish(
         self,
         entry: MemoryEntry,
-        basket: Basket,
-        headcount: int,
-        budget: float,
-        profile: Profile | None,
-        model_text: str | None,
-        llm_ms: float | None,
-        error: str | None,
+        plan: Plan,
+        answer: ModelAnswer,
         flags: list[SafetyFlag],
-        recall: Recall,
-        tools_used: list[str],
         source: str,
     ) -> Outcome:
-        degraded = model_text is None
-        evaluation = evaluator.evaluate_explanation(model_text, basket, profile)
-        explanation = model_text if evaluation.use_model_text else template_explanation(basket)
-        answer = f"{describe(basket, headcount, budget, profile)} {explanation}"
-        if degraded:
-            metrics.DEGRADED.labels(source).inc()
-            log.warning("degraded answer", extra={"entry_id": entry.entry_id, "error": error})
-        metrics.ANSWERS.labels(source).inc()
+        degraded = answer.text is None and answer.error is not None
+        evaluation = self._explain(plan, answer, source)
+        explanation = evaluation.explanation or ""
+        text = f"{describe(plan)} {explanation}"
         all_flags = flags + evaluation.flags
-        entry.answer = Answer(text=answer, basket=basket, degraded=degraded, flags=all_flags)
+        entry.answer = Answer(text=text, basket=plan.basket, degraded=degraded, flags=all_flags)
+        model = None if degraded else self.settings.llm_model_label
         await asyncio.gather(
             self.memory.append(entry),
             evaluator.report(
@@ -219,24 +301,24 @@ class Concierge:
                 trace_id=entry.trace_id,
                 evaluation=evaluation,
                 degraded=degraded,
-                model=None if degraded else self.settings.llm_model_label,
+                model=model,
             ),
         )
         return Outcome(
-            answer=answer,
+            answer=text,
             explanation=explanation,
-            basket=basket,
+            basket=plan.basket,
             session_id=entry.session_id,
             entry_id=entry.entry_id,
-            memory_used=(["profile"] if profile else []) + recall.used,
-            tools_used=tools_used,
-            safety_verdict=verdict(all_flags),
+            memory_used=(["profile"] if plan.profile else []) + plan.recall.used,
+            tools_used=list(plan.tools_used),
+            safety_verdict=evaluator.basket_verdict(all_flags),
             safety_flags=all_flags,
             evaluation=evaluation,
             degraded=degraded,
             blocked=False,
-            model=None if degraded else self.settings.llm_model_label,
-            llm_ms=llm_ms,
+            model=model,
+            llm_ms=answer.llm_ms,
             trace_id=entry.trace_id,
         )
 
@@ -250,6 +332,7 @@ class Concierge:
         trace_id: str | None,
     ) -> Outcome:
         metrics.BLOCKED.inc()
+        flags = [f.model_copy(update={"scope": "request"}) for f in flags]
         reasons = "; ".join(f.detail for f in flags if f.severity == "block")
         answer = f"I can't help with that request: {reasons}."
         entry = MemoryEntry(
@@ -303,27 +386,22 @@ class Concierge:
             profiles.get(user_id), self.memory.recall(user_id, "orders", request)
         )
         items = catalog.by_sku()
+        # An empty list means the catalog branch degraded: the plan searches itself.
         candidates = [items[s] for s in candidate_skus if s in items]
-        if not candidates:  # the catalog branch degraded: search ourselves
-            candidates = tools.search_catalog(
-                request,
-                list(profile.allergies) if profile else [],
-                list(profile.diet) if profile else [],
-            )
-        basket = tools.price_basket(
-            candidates, headcount, budget_usd, recall.preferred_skus, available
+        plan = self._plan(
+            request,
+            profile,
+            Recall(preferred_skus=recall.preferred_skus),
+            budget=budget_usd,
+            headcount=headcount,
+            candidates=candidates,
+            available=available,
         )
         result = await llm.converse(
-            self.settings,
-            " ".join(INSTRUCTIONS),
-            explain_prompt(request, basket, headcount, profile, None),
-            path="recommend",
+            self.settings, " ".join(INSTRUCTIONS), explain_prompt(plan), path="recommend"
         )
-        evaluation = evaluator.evaluate_explanation(result.text, basket, profile)
-        explanation = result.text if evaluation.use_model_text else template_explanation(basket)
-        if not result.ok:
-            metrics.DEGRADED.labels("recommend").inc()
-        metrics.ANSWERS.labels("recommend").inc()
+        text = completed_sentence(plan, result.text)
+        evaluation = self._explain(plan, ModelAnswer(text, error=result.error), "recommend")
         await evaluator.report(
             self.settings,
             source="recommend",
@@ -336,40 +414,33 @@ class Concierge:
             degraded=not result.ok,
             model=self.settings.llm_model_label if result.ok else None,
         )
+        # Only flags on the basket reach the workflow's safety gate: a false claim in the
+        # model's words was dropped here and must not block an order the tools got right.
+        gate = [f for f in evaluation.flags if f.severity == "block" and f.scope != "model_text"]
         return {
-            "basket": basket.model_dump(mode="json"),
-            "explanation": explanation,
+            "basket": plan.basket.model_dump(mode="json"),
+            "explanation": evaluation.explanation,
             "degraded": not result.ok,
-            "flags": [f.model_dump() for f in evaluation.flags if f.severity == "block"],
+            "flags": [f.model_dump() for f in gate],
             "model": self.settings.llm_model_label if result.ok else None,
         }
 
     # --------------------------------------------------------------- restart durability
     async def _mark_pending(self, entry: MemoryEntry, instance_id: str) -> None:
-        def add(value: dict | None) -> dict:
-            pending = dict(value or {})
-            pending[entry.entry_id] = {
-                "instance_id": instance_id,
-                "entry": entry.model_dump(mode="json"),
-            }
-            return pending
-
-        await state.update(PENDING_KEY, add)
+        await pending.shared(self.settings).mark(
+            entry.entry_id, instance_id, entry.model_dump(mode="json")
+        )
 
     async def _clear_pending(self, entry_id: str) -> None:
-        def drop(value: dict | None) -> dict:
-            pending = dict(value or {})
-            pending.pop(entry_id, None)
-            return pending
+        await pending.shared(self.settings).clear(entry_id)
 
-        await state.update(PENDING_KEY, drop)
+    async def recover(self) -> None:
+        """For the app's lifetime: finish the asks whose replica stopped answering them
+        (this process's previous incarnation, or another replica), from their durable agent
+        instances (degraded if the instance is gone). pending.py decides which asks are
+        whose: a live owner's ask is never taken over."""
 
-    async def recover(self) -> int:
-        """At start-up: finish the asks a previous process was answering when it stopped,
-        from their durable agent instances (or degraded, if the instance is gone)."""
-        pending, _ = await state.get(PENDING_KEY)
-        done = 0
-        for entry_id, item in (pending or {}).items():
+        async def finish(item: dict) -> None:
             entry = MemoryEntry.model_validate(item["entry"])
             text = None
             if self.brain is not None:
@@ -381,21 +452,9 @@ class Concierge:
                     await asyncio.sleep(1)
             profile = await profiles.get(entry.user_id)
             recall = await self.memory.recall(entry.user_id, entry.session_id, entry.question.text)
-            headcount, budget, basket = self._plan(entry.question.text, profile, recall)
-            await self._finish(
-                entry,
-                basket,
-                headcount,
-                budget,
-                profile,
-                text,
-                None,
-                None if text else "recovered after restart",
-                [],
-                recall,
-                ["search_catalog", "check_allergens", "price_basket"],
-                source="ask",
-            )
-            await self._clear_pending(entry_id)
-            done += 1
-        return done
+            plan = self._plan(entry.question.text, profile, recall)
+            text = completed_sentence(plan, text)
+            answer = ModelAnswer(text, None, None if text else "recovered from a stopped replica")
+            await self._finish(entry, plan, answer, [], source="ask")
+
+        await pending.shared(self.settings).recover(finish)

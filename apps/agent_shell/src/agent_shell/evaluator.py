@@ -1,19 +1,22 @@
 """Checks the agent's own answers and reports every flag as an event.
 
-Deterministic heuristics decide (allergens from the profile against basket and answer,
-budget, injection markers, length, catalog grounding); the model's text is checked, never
-trusted: an explanation that names products or prices not in the basket is dropped in
-favour of the template one, and the answer says so in its flags.
+The model's text is checked sentence by sentence against the basket facts
+(:mod:`snacktopus_core.grounding`): a sentence that names food, numbers or allergens
+the basket does not hold, claims a safety the basket contradicts, leaks the prompt or is
+cut off is dropped before a person sees it, and each drop is a flag that says why. If
+nothing is left, the template explanation stands in. A false safety claim is a ``block``
+flag scoped to the model's text: it never blocks the basket, which the tools computed.
+Deterministic rules on the basket itself (allergens, budget, prices) come from
+:mod:`snacktopus_core.safety`, as before.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 from opentelemetry import trace
 from pydantic import BaseModel
-from snacktopus_core.catalog import load_catalog
+from snacktopus_core import grounding
 from snacktopus_core.events import (
     TOPIC_EVALUATED,
     TOPIC_SAFETY_FLAGGED,
@@ -22,14 +25,17 @@ from snacktopus_core.events import (
     SafetyFlagged,
 )
 from snacktopus_core.models import Basket, Profile
-from snacktopus_core.safety import check_answer, check_basket, verdict
+from snacktopus_core.safety import check_basket, verdict
 
 from agent_shell import metrics, state
 from agent_shell.settings import AgentSettings
 
 log = logging.getLogger("agent_shell.evaluator")
-_PRICE = re.compile(r"\$\s?(\d+(?:\.\d{1,2})?)")
-MAX_EXPLANATION_CHARS = 600
+
+
+class DroppedSentence(BaseModel):
+    text: str
+    reasons: list[str]
 
 
 class Evaluation(BaseModel):
@@ -37,46 +43,68 @@ class Evaluation(BaseModel):
     score: float
     flags: list[SafetyFlag]
     use_model_text: bool
+    explanation: str | None = None
+    model_sentences: int = 0
+    kept: list[str] = []
+    dropped: list[DroppedSentence] = []
+
+    @property
+    def false_safety_claims(self) -> int:
+        return sum(1 for f in self.flags if f.kind == "false_safety")
 
 
-def _product_names() -> set[str]:
-    return {item.name.split(" (")[0].lower() for item in load_catalog()}
-
-
-def evaluate_explanation(text: str | None, basket: Basket, profile: Profile | None) -> Evaluation:
-    flags: list[SafetyFlag] = []
-    use_model = bool(text)
-    if text:
-        low = text.lower()
-        in_basket = {ln.name.split(" (")[0].lower() for ln in basket.lines}
-        foreign = sorted(n for n in _product_names() - in_basket if n in low)
-        if foreign:
-            flags.append(
-                SafetyFlag(
-                    kind="ungrounded",
-                    severity="warn",
-                    detail=f"model named products not in the basket: {', '.join(foreign[:3])}",
-                )
+def _drop_flags(judgement: grounding.Judgement) -> list[SafetyFlag]:
+    flags = []
+    for check in judgement.dropped:
+        unsafe = bool(grounding.SAFETY_REASONS & set(check.reasons))
+        flags.append(
+            SafetyFlag(
+                kind="false_safety" if unsafe else "dropped_sentence",
+                severity="block" if unsafe else "warn",
+                detail=f"{'; '.join(check.details)[:300]} | {check.text[:150]}",
+                scope="model_text",
             )
-        known = {round(ln.line_total_usd, 2) for ln in basket.lines}
-        known |= {round(ln.unit_price_usd, 2) for ln in basket.lines} | {basket.total_usd}
-        bad = [p for p in (float(m) for m in _PRICE.findall(text)) if round(p, 2) not in known]
-        if bad:
-            flags.append(
-                SafetyFlag(
-                    kind="ungrounded",
-                    severity="warn",
-                    detail=f"model quoted prices not in the basket: {bad[:3]}",
-                )
+        )
+    return flags
+
+
+def evaluate_explanation(
+    text: str | None,
+    basket: Basket,
+    profile: Profile | None,
+    facts: grounding.Facts,
+    error: str | None = None,
+) -> Evaluation:
+    judgement = grounding.judge(text, facts)
+    flags = _drop_flags(judgement)
+    if text is None and error:  # no answer, an empty one or a timeout: the template stands in
+        flags.append(
+            SafetyFlag(
+                kind="model_unavailable", severity="warn", detail=error[:500], scope="model_text"
             )
-        flags += check_answer(text, profile)
-        if len(text) > MAX_EXPLANATION_CHARS:
-            flags.append(SafetyFlag(kind="too_long", severity="warn", detail=f"{len(text)} chars"))
-        use_model = not flags
-    flags += check_basket(basket, profile)
-    grounded = not any(f.kind == "ungrounded" for f in flags)
-    score = max(0.0, 1.0 - 0.25 * len(flags))
-    return Evaluation(grounded=grounded, score=score, flags=flags, use_model_text=use_model)
+        )
+    for f in check_basket(basket, profile):
+        flags.append(f.model_copy(update={"scope": "basket"}))
+    total = len(judgement.checks)
+    for check in judgement.dropped:
+        for reason in check.reasons:
+            metrics.SENTENCES_DROPPED.labels(reason).inc()
+    return Evaluation(
+        grounded=not any(c.reasons for c in judgement.checks),
+        score=round(len(judgement.kept) / total, 3) if total else 0.0,
+        flags=flags,
+        use_model_text=bool(judgement.kept),
+        explanation=judgement.text or None,
+        model_sentences=total,
+        kept=list(judgement.kept),
+        dropped=[DroppedSentence(text=c.text, reasons=list(c.reasons)) for c in judgement.dropped],
+    )
+
+
+def basket_verdict(flags: list[SafetyFlag]) -> str:
+    """The verdict on what the tools computed: flags on the model's text are left out,
+    since the text they judge was dropped before anyone saw it."""
+    return verdict(f for f in flags if f.scope != "model_text")
 
 
 async def publish(topic: str, event: SafetyFlagged | Evaluated, settings: AgentSettings) -> None:
@@ -140,6 +168,10 @@ async def report(
                 score=evaluation.score,
                 flags=evaluation.flags,
                 model=model,
+                explanation_source="model" if evaluation.use_model_text else "template",
+                model_sentences=evaluation.model_sentences,
+                kept_sentences=len(evaluation.kept),
+                false_safety_claims=evaluation.false_safety_claims,
                 trace_id=trace_id,
             ),
             settings,

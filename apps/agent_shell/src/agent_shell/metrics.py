@@ -17,3 +17,18 @@ SAFETY_FLAGS = Counter(
 DEGRADED = Counter("snacktopus_degraded_answers_total", "Answers from the tools alone.", ["path"])
 BLOCKED = Counter("snacktopus_blocked_questions_total", "Questions never sent to the model.", [])
 ANSWERS = Counter("snacktopus_answers_total", "Answers by path.", ["path"])
+SENTENCES_DROPPED = Counter(
+    "snacktopus_model_sentences_dropped_total",
+    "Model-written sentences dropped before a person saw them, by reason.",
+    ["reason"],
+)
+FALSE_SAFETY = Counter(
+    "snacktopus_false_safety_claims_total",
+    "Model sentences that claimed a safety the basket contradicts (blocked), by path.",
+    ["path"],
+)
+EXPLANATIONS = Counter(
+    "snacktopus_explanations_total",
+    "Explanations shown, by path and source (model text or the template).",
+    ["path", "source"],
+)

@@ -14,9 +14,18 @@ class AgentSettings(AppSettings):
     app_port: int = Field(default=8001, ge=1, le=65535, alias="AGENT_APP_PORT")
     agent_name: str = "snack-concierge"
     llm_component: str = Field(default="llm", description="Dapr conversation component.")
-    llm_model_label: str = Field(default="smollm2:135m", description="Reported in answers.")
+    llm_model_label: str = Field(
+        default="gemma3:270m",
+        description="Reported in answers: the model behind the llm component (the local "
+        "stack sets it from OLLAMA_MODEL: gemma3:270m or smollm2:135m, see make eval).",
+    )
     # Past this the answer comes from the tools alone, marked degraded (never hangs).
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # How long an ask being answered stays its replica's without a renewal (renewed every
+    # third of it): a replica that stops has its asks taken over by another this long
+    # after. Not tied to LLM_TIMEOUT_S, as a live owner renews however long it takes; at
+    # least 3 s, so renewals stay a second apart.
+    pending_lease_s: float = Field(default=15.0, ge=3, le=600)
     # A tiny model cannot drive tool calls; a larger one may (tools are offered to it).
     agent_model_tools: bool = False
     memory_store: str = Field(default="agent-memory", description="Dapr state store for memory.")

@@ -16,7 +16,8 @@ from snacktopus_core.models import Allergen, Basket, CatalogItem, Diet, Profile
 _HEADCOUNT = re.compile(
     r"\b(\d{1,5})\s*(?:people|persons|folks|guests|heads|attendees|colleagues|"
     r"team members|of us|devs|engineers|kids|adults)\b"
-    r"|\bfor\s+(\d{1,5})\b(?!\s*(?:\$|usd|dollars))",
+    r"|\bfor\s+(\d{1,5})\b(?!\s*(?:\$|usd|dollars))"
+    r"|\b(?:team|group|party|crew|table) of\s+(\d{1,5})\b",
     re.I,
 )
 _BUDGET = re.compile(
@@ -28,7 +29,7 @@ def parse_request(text: str, default_headcount: int, default_budget: float) -> t
     """Headcount and budget named in a request, else the defaults (bounded to sane ranges)."""
     headcount = default_headcount
     if m := _HEADCOUNT.search(text):
-        headcount = int(m.group(1) or m.group(2))
+        headcount = int(m.group(1) or m.group(2) or m.group(3))
     budget = default_budget
     if m := _BUDGET.search(text):
         budget = float(m.group(1) or m.group(2))

@@ -21,7 +21,10 @@ TOPIC_ORDER_ALERT = "order.alert"
 TOPIC_SAFETY_FLAGGED = "agent.safety_flagged"
 TOPIC_EVALUATED = "agent.evaluated"
 
-TerminalStatus = Literal["completed", "blocked", "rejected", "timed_out", "failed", "cancelled"]
+# The statuses a run ends in (a cancelled order ends ``rejected``). Published with the other
+# run statuses by snacktopus_core.contracts (``RunStatus``, ``TERMINAL``); it lives here
+# because contracts imports this module, so events may not import contracts.
+TerminalStatus = Literal["completed", "blocked", "rejected", "timed_out", "failed"]
 
 
 class Event(BaseModel):
@@ -47,9 +50,15 @@ class SafetyFlag(BaseModel):
         "blocked_item",
         "diet_conflict",
         "model_opinion",
+        "false_safety",
+        "dropped_sentence",
+        "model_unavailable",
     ]
     severity: Literal["block", "warn"]
     detail: str = Field(max_length=500)
+    # What the flag is about. A ``model_text`` flag judges the model's words (dropped
+    # before a person sees them), never the basket, which the tools computed.
+    scope: Literal["request", "basket", "model_text"] | None = None
 
 
 class OrderCompleted(Event):
@@ -106,6 +115,10 @@ class Evaluated(Event):
     score: float = Field(ge=0, le=1)
     flags: list[SafetyFlag] = []
     model: str | None = None
+    explanation_source: Literal["model", "template"] | None = None
+    model_sentences: int = Field(default=0, ge=0)
+    kept_sentences: int = Field(default=0, ge=0)
+    false_safety_claims: int = Field(default=0, ge=0)
 
 
 SCHEMAS: dict[str, type[Event]] = {

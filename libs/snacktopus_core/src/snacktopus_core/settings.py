@@ -89,7 +89,11 @@ class StackSettings(BaseSettings):
     redis_port: int = _port(6390, "Redis (state store and pub/sub).")
     zipkin_port: int = _port(9411, "Zipkin API and UI.")
     ollama_port: int = _port(11434, "Ollama API.")
-    ollama_model: str = Field(default="smollm2:135m", min_length=1)
+    ollama_model: str = Field(
+        default="gemma3:270m",
+        min_length=1,
+        description="The model Ollama serves to the llm component: gemma3:270m or smollm2:135m.",
+    )
 
     placement_port: int = _port(50005, "Dapr placement (actors).")
     placement_health_port: int = _port(58080, "placement healthz.")
