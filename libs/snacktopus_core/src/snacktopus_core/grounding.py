@@ -10,7 +10,10 @@ one rule set. Four families of checks, each a named reason:
 * safe: no universal safety claim and no claim that an allergen or diet requirement is
   honoured when the basket contradicts it; no allergen the person avoids named as fine;
 * well formed: a complete sentence, short, no role or template leakage, no quotes;
-* on topic: it speaks of the basket, the food or the person's constraints.
+* on topic: it speaks of the basket, the food or the person's constraints;
+* supported: it claims nothing the tools did not compute (health, availability, rules,
+  provenance: ``data/unsupported_words.txt``), and does not deny a constraint the basket
+  honours (over budget, "not gluten-free").
 
 Written here rather than taken from an NLP library: the rules are domain rules over a
 fixed catalog, deterministic and explainable in a flag, and a sentence model would weigh
@@ -104,12 +107,21 @@ _ABSENCE = re.compile(
 _LIST_SPLIT = re.compile(r"\s*,\s*|\s+(?:and|or|nor)\s+")
 
 
-@lru_cache(maxsize=1)
-def _general_food_words() -> frozenset[str]:
-    text = resources.files("snacktopus_core").joinpath("data/food_words.txt").read_text()
+def _word_list(name: str) -> frozenset[str]:
+    text = resources.files("snacktopus_core").joinpath(f"data/{name}").read_text()
     return frozenset(
         ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")
     )
+
+
+@lru_cache(maxsize=1)
+def _general_food_words() -> frozenset[str]:
+    return _word_list("food_words.txt")
+
+
+@lru_cache(maxsize=1)
+def unsupported_words() -> frozenset[str]:
+    return _word_list("unsupported_words.txt")
 
 
 def singular(word: str) -> str:
@@ -149,6 +161,7 @@ class Facts:
     avoided: frozenset[Allergen]
     diets_held: frozenset[Diet]
     constraints: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    numbers_people: float = 0.0
 
     @classmethod
     def of(
@@ -181,6 +194,7 @@ class Facts:
             avoided=avoided,
             diets_held=frozenset(held) if basket.lines else frozenset(),
             constraints=_constraint_phrases(headcount, budget_usd, avoided, diets & held),
+            numbers_people=float(headcount),
         )
 
 
@@ -253,6 +267,48 @@ def _safety(sentence: str, rest: str, claimed: set[Allergen], facts: Facts) -> l
     return details
 
 
+# The basket is within budget by construction: a sentence that says otherwise is false.
+_OVER_BUDGET = re.compile(
+    r"\b(over|above|more than|exceed\w*|beyond|outside|not within|not under)\b[^.]{0,25}?"
+    r"\bbudget",
+    re.I,
+)
+# ...and it feeds the headcount by construction: "not enough", "too few" is false too.
+_SHORT = re.compile(r"(?:\bnot\b|n't\b|\bnever\b)[^.]{0,25}?\benough\b|\btoo (?:few|little)\b", re.I)
+_PEOPLE = re.compile(
+    r"\b(\d+|[a-z]+)\s+(?:people|persons?|guests?|colleagues|coworkers|team members|kids)\b", re.I
+)
+_DENIAL = re.compile(
+    r"\b(?:not|isn't|aren't|no longer)\s+(?:an?\s+|all\s+)?([a-z]+(?:[- ]free)?)", re.I
+)
+
+
+def _false_claims(sentence: str, facts: Facts) -> list[str]:
+    details = []
+    if m := _OVER_BUDGET.search(sentence):
+        details.append(f"false_claim: {m.group(0)!r}, the basket is within budget")
+    if m := _SHORT.search(sentence):
+        details.append(f"false_claim: {m.group(0)!r}, the basket feeds the headcount")
+    for m in _PEOPLE.finditer(sentence):
+        raw = m.group(1).lower()
+        n = float(raw) if raw.isdigit() else NUMBER_WORDS.get(raw, 1 if raw == "one" else None)
+        if n is not None and n != facts.numbers_people:
+            details.append(
+                f"false_claim: {m.group(0)!r}, the order is for {facts.numbers_people:g}"
+            )
+    for m in _DENIAL.finditer(sentence):
+        word = m.group(1).lower()
+        held = {d.value.replace("_", "-") for d in facts.diets_held} | {
+            f"{a.value.split('_')[0]}-free" for a in facts.avoided
+        }
+        if word.replace(" ", "-") in held:
+            details.append(f"false_claim: denies {word}, which the basket is")
+    unsupported = sorted({w for w in _words(sentence) if w in unsupported_words()})
+    if unsupported:
+        details.append(f"unsupported_claim: {', '.join(unsupported[:4])}")
+    return details
+
+
 def _grounding(rest: str, facts: Facts) -> list[str]:
     details = []
     foods = sorted({w for w in _words(rest) if w in food_lexicon()} - facts.foods)
@@ -284,7 +340,7 @@ def _form(sentence: str, last: bool) -> list[str]:
 def check_sentence(sentence: str, facts: Facts, *, last: bool = False) -> SentenceCheck:
     rest, claimed, _ = _absence_claims(sentence)
     details = _form(sentence, last) + _safety(sentence, rest, claimed, facts)
-    details += _grounding(rest, facts)
+    details += _grounding(rest, facts) + _false_claims(sentence, facts)
     words = set(_words(sentence))
     topical = (
         words & (ON_TOPIC | facts.foods | food_lexicon()) or claimed or _NUMBER.search(sentence)
