@@ -65,9 +65,7 @@ def main() -> int:
                         "messages": [
                             {
                                 "ofUser": {
-                                    "content": [
-                                        {"text": "Name one good office snack in a sentence."}
-                                    ]
+                                    "content": [{"text": "A good snack for an office meeting is"}]
                                 }
                             }
                         ]

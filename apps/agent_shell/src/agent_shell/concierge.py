@@ -100,7 +100,7 @@ def describe(plan: Plan) -> str:
         f"Total ${basket.total_usd:.2f} for {basket.servings} servings."
     )
     if plan.avoided:
-        text += f" Everything avoids {', '.join(plan.avoided)}."
+        text += f" Everything avoids {', '.join(a.replace('_', ' ') for a in plan.avoided)}."
     return text
 
 

@@ -274,7 +274,9 @@ _OVER_BUDGET = re.compile(
     re.I,
 )
 # ...and it feeds the headcount by construction: "not enough", "too few" is false too.
-_SHORT = re.compile(r"(?:\bnot\b|n't\b|\bnever\b)[^.]{0,25}?\benough\b|\btoo (?:few|little)\b", re.I)
+_SHORT = re.compile(
+    r"(?:\bnot\b|n't\b|\bnever\b)[^.]{0,25}?\benough\b|\btoo (?:few|little)\b", re.I
+)
 _PEOPLE = re.compile(
     r"\b(\d+|[a-z]+)\s+(?:people|persons?|guests?|colleagues|coworkers|team members|kids)\b", re.I
 )
