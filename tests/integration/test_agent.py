@@ -261,6 +261,11 @@ def test_ask_with_ollama_stopped_answers_degraded_in_bounded_time(http, stack, u
         assert out["degraded"] is True and out["model"] is None
         assert out["basket"]["lines"], "the tools still answer"
         assert elapsed < 30 + 10, f"took {elapsed:.1f} s (LLM_TIMEOUT_S=30)"
+        # The template stands in, and a flag on the model's text says why.
+        assert out["evaluation"]["explanation_source"] == "template"
+        assert [f["scope"] for f in out["safety"]["flags"] if f["kind"] == "model_unavailable"] == [
+            "model_text"
+        ]
         r = http.post(  # as workflow-host calls it: service invocation through the sidecars
             f"{stack.url('workflow-dapr')}/v1.0/invoke/agent-shell/method/recommend",
             json={

@@ -1,4 +1,5 @@
-"""snacktopus-approve, the installed console script, against the real stack."""
+"""The installed console scripts against the real stack: ``snacktopus`` (one command, its
+sub-commands) and ``snacktopus-approve``, the alias of its approval commands."""
 
 from __future__ import annotations
 
@@ -11,32 +12,43 @@ import pytest
 from tests.integration.conftest import new_id, wait_run
 
 pytestmark = pytest.mark.integration
-CLI = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "snacktopus-approve")
+BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
+SNACKTOPUS, ALIAS = "snacktopus", "snacktopus-approve"
+both = pytest.mark.parametrize("prog", [SNACKTOPUS, ALIAS])
 
 
-def cli(*args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, token: str | None = None, prog: str = SNACKTOPUS
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SNACKTOPUS_APPROVER_TOKEN"}
     if token is not None:
         env["SNACKTOPUS_APPROVER_TOKEN"] = token
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120, env=env)
+    return subprocess.run(
+        [str(BIN / prog), *args], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
-def test_pending_show_and_approve(http, stack, waiting):
-    listed = cli("pending")
+@both
+def test_pending_show_and_approve(http, stack, waiting, prog):
+    listed = cli("pending", prog=prog)
     assert listed.returncode == 0, listed.stderr
     assert waiting in listed.stdout
-    shown = cli("show", waiting)
+    shown = cli("show", waiting, prog=prog)
     assert shown.returncode == 0 and "awaiting_approval" in shown.stdout
     assert "safety_gate" in shown.stdout
     frank = stack.settings.approver_token("frank")
-    done = cli("approve", waiting, "--approver", "frank", token=frank)
+    done = cli("approve", waiting, "--approver", "frank", token=frank, prog=prog)
     assert done.returncode == 0, done.stderr
-    again = cli("approve", waiting, "--approver", "frank", token=frank)
+    assert f"approve sent for {waiting} by frank" in done.stdout
+    again = cli("approve", waiting, "--approver", "frank", token=frank, prog=prog)
     assert again.returncode == 4
     assert "already" in again.stderr
-    watched = cli("watch", waiting, "--timeout", "60")
+    watched = cli("watch", waiting, "--timeout", "60", prog=prog)
     assert watched.returncode == 0 and "completed" in watched.stdout
     assert wait_run(http, stack, waiting)["approval"]["approver"] == "frank"
+    traced = cli("trace", waiting)  # the same order's story, from the one command
+    assert traced.returncode == 0, traced.stderr
+    assert waiting in traced.stdout and "approval: approve by frank" in traced.stdout
 
 
 def test_reject_with_reason_compensates(http, stack, waiting):
@@ -51,23 +63,32 @@ def test_reject_with_reason_compensates(http, stack, waiting):
 
 def test_expire_forces_the_timeout_path(http, stack, waiting):
     alice = stack.settings.approver_token("alice")
-    done = cli("expire", waiting, "--approver", "alice", token=alice)
+    done = cli("expire", waiting, "--approver", "alice", token=alice, prog=ALIAS)
     assert done.returncode == 0, done.stderr
     run = wait_run(http, stack, waiting)
     assert run["status"] == "timed_out"
     assert run["approval"]["decision"] == "timeout"
 
 
-def test_unknown_order_and_unreachable_sidecar_have_their_exit_codes(stack):
+@both
+def test_unknown_order_and_unreachable_sidecar_have_their_exit_codes(stack, prog):
     alice = stack.settings.approver_token("alice")
-    unknown = cli("approve", new_id("nope"), "--approver", "alice", token=alice)
+    unknown = cli("approve", new_id("nope"), "--approver", "alice", token=alice, prog=prog)
     assert unknown.returncode == 3
     assert "no order" in unknown.stderr
-    down = cli("--dapr-http-port", "1", "pending")
+    down = cli("--dapr-http-port", "1", "pending", prog=prog)
     assert down.returncode == 5
     assert "unreachable" in down.stderr
-    usage = cli("reject", new_id("x"), token=alice)  # --reason is required
+    usage = cli("reject", new_id("x"), token=alice, prog=prog)  # --reason is required
     assert usage.returncode == 2
+
+
+def test_trace_has_the_tables_exit_codes_and_the_alias_has_no_trace(stack):
+    unknown = cli("trace", new_id("nope"))
+    assert unknown.returncode == 3 and "no order" in unknown.stdout
+    down = cli("trace", new_id("x"), "--workflow-url", "http://127.0.0.1:1")
+    assert down.returncode == 5 and "unreachable" in down.stdout
+    assert cli("trace", new_id("x"), prog=ALIAS).returncode == 2
 
 
 def test_deciding_needs_the_approvers_own_token(http, stack, waiting):

@@ -10,13 +10,14 @@ from evals import harness
 
 pytestmark = pytest.mark.integration
 
-SLICE = ["q00-peanut", "q04-sesame_soy", "q08-none", "q01-gf", "inj-ignore", "inj-claim",
-         "off-capital", "bad-empty", "bad-huge"]  # fmt: skip
+SLICE = ["q00-peanut", "q05-sesame_soy", "q08-nuts_dairy", "q01-vegan", "q09-peanut",
+         "inj-ignore", "inj-claim", "off-capital", "bad-empty", "bad-huge"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def results(stack) -> dict[str, harness.CaseResult]:
     cases = {c["id"]: c for c in harness.load(harness.CASES)["cases"]}
+    assert set(SLICE) <= set(cases), set(SLICE) - set(cases)
     with httpx.Client(timeout=120) as client:
         return {
             cid: harness.run_case(client, stack.url("agent"), cases[cid], "ci") for cid in SLICE

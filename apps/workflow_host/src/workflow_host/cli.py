@@ -1,16 +1,24 @@
-"""``snacktopus-approve``: the approver's command line, through the Dapr workflow client.
+"""``snacktopus``: Snacktopus's command line, one command with sub-commands.
 
-    snacktopus-approve pending                  orders waiting for a human
-    snacktopus-approve show ORDER_ID            one run, step by step
-    snacktopus-approve approve ORDER_ID [--approver NAME] [--comment TEXT] [--token T]
-    snacktopus-approve reject ORDER_ID --reason TEXT [--approver NAME] [--token T]
-    snacktopus-approve expire ORDER_ID [--token T]  force the timeout path (compensates)
-    snacktopus-approve watch ORDER_ID           follow a run until it ends
+    snacktopus pending                  orders waiting for a human
+    snacktopus show ORDER_ID            one run, step by step
+    snacktopus approve ORDER_ID [--approver NAME] [--comment TEXT] [--token T]
+    snacktopus reject ORDER_ID --reason TEXT [--approver NAME] [--token T]
+    snacktopus expire ORDER_ID [--token T]  force the timeout path (compensates)
+    snacktopus watch ORDER_ID           follow a run until it ends
+    snacktopus trace ORDER_ID           an order's story: run record and Zipkin trace
 
-It talks to workflow-host's sidecar (``--dapr-grpc-port``/``--dapr-http-port``, defaulting
-to the local stack's ports from ``.env``), with ``DAPR_API_TOKEN`` (the local stack's own
-token when unset). Deciding needs the approver's token (``--token`` or
-``SNACKTOPUS_APPROVER_TOKEN``), checked against the secret store like the HTTP API does.
+``snacktopus-approve`` is an alias of the approval commands (all of the above but
+``trace``), with the same options, output and exit codes: ``snacktopus-approve pending``.
+Both command lines add the same command set (:data:`approval_commands`, and ``trace`` from
+:mod:`workflow_host.trace_cli`) with Typer's ``add_typer``.
+
+The approval commands talk to workflow-host's sidecar (``--dapr-grpc-port``/
+``--dapr-http-port`` before the command, defaulting to the local stack's ports from
+``.env``), with ``DAPR_API_TOKEN`` (the local stack's own token when unset); each checks the
+sidecar answers before anything else, so ``--help`` and usage errors need no stack.
+Deciding needs the approver's token (``--token`` or ``SNACKTOPUS_APPROVER_TOKEN``), checked
+against the secret store like the HTTP API does.
 Exit codes (``snacktopus_core.errors.ERRORS``, the table the HTTP API answers from too):
 0 done; 3 unknown order; 4 the order is not waiting or already decided; 5 the sidecar, the
 workflow state or the secret store is unavailable; 6 not authenticated as that approver;
@@ -24,6 +32,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 import httpx
@@ -41,14 +50,23 @@ from snacktopus_core.errors import (
 )
 from snacktopus_core.settings import StackSettings
 
-app = typer.Typer(help=__doc__.split("\n\n")[0], no_args_is_help=True, add_completion=False)
+from workflow_host import trace_cli
+
 # Piped output (scripts, tests) gets full-width rows instead of rich's 80-column default.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
 
 
-@app.callback()
-def main(
+@dataclass(frozen=True)
+class Sidecar:
+    """workflow-host's sidecar ports given on the command line (None: the stack's own)."""
+
+    grpc_port: int | None = None
+    http_port: int | None = None
+
+
+def sidecar_options(
+    ctx: typer.Context,
     dapr_grpc_port: Annotated[
         int | None,
         typer.Option(envvar="SNACKTOPUS_DAPR_GRPC_PORT", help="workflow-host's daprd gRPC port."),
@@ -58,12 +76,22 @@ def main(
         typer.Option(envvar="SNACKTOPUS_DAPR_HTTP_PORT", help="workflow-host's daprd HTTP port."),
     ] = None,
 ) -> None:
+    """The options before the sub-command, on both command lines. Only recorded here, so
+    ``--help``, usage errors and ``trace`` need no sidecar: the approval commands connect
+    when they run (:func:`_connect`)."""
+    ctx.obj = Sidecar(dapr_grpc_port, dapr_http_port)
+
+
+def _connect(ctx: typer.Context) -> None:
+    """Point the Dapr SDK at workflow-host's sidecar and check that it answers, or exit 5.
+    Every approval command calls this first: the SDK's clients read these settings when
+    they are made."""
     from dapr.conf import settings as dapr_settings
 
+    ports = ctx.find_object(Sidecar) or Sidecar()
     stack = StackSettings()
-    grpc = dapr_grpc_port or stack.workflow_dapr_grpc_port
-    http = dapr_http_port or stack.workflow_dapr_http_port
-    # The SDK's clients read these at construction; set them before any client exists.
+    grpc = ports.grpc_port or stack.workflow_dapr_grpc_port
+    http = ports.http_port or stack.workflow_dapr_http_port
     dapr_settings.DAPR_GRPC_PORT = grpc
     dapr_settings.DAPR_HTTP_PORT = http
     dapr_settings.DAPR_API_TOKEN = dapr_settings.DAPR_API_TOKEN or stack.local_dapr_api_token()
@@ -78,6 +106,11 @@ def main(
             "is the stack up (`make up`)?"
         )
         raise typer.Exit(exit_code(ServiceUnavailable))
+
+
+# The approval commands, added to both command lines below (no callback of its own: Typer
+# merges a nameless sub-app's commands into its parent).
+approval_commands = typer.Typer()
 
 
 @contextmanager
@@ -124,9 +157,10 @@ def _decide(order_id: str, decision: str, approver: str, comment: str | None, to
     out.print(f"{decision} sent for {order_id} by {approver}")
 
 
-@app.command()
-def pending() -> None:
+@approval_commands.command()
+def pending(ctx: typer.Context) -> None:
     """Orders waiting for a human decision, newest first."""
+    _connect(ctx)
     from workflow_host import approvals, store
 
     table = Table()
@@ -147,9 +181,10 @@ def pending() -> None:
     out.print(table if table.row_count else "nothing is waiting for approval")
 
 
-@app.command()
-def show(order_id: str) -> None:
+@approval_commands.command()
+def show(ctx: typer.Context, order_id: str) -> None:
     """One run: status, basket, steps, approval, compensations."""
+    _connect(ctx)
     from workflow_host import approvals
 
     run = _run(order_id)
@@ -184,44 +219,52 @@ def show(order_id: str) -> None:
         )
 
 
-@app.command()
+@approval_commands.command()
 def approve(
+    ctx: typer.Context,
     order_id: str,
     token: Token,
     approver: Annotated[str, typer.Option(help="Who approves.")] = getpass.getuser(),
     comment: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Approve an order waiting for a human."""
+    _connect(ctx)
     _decide(order_id, "approve", approver, comment, token)
 
 
-@app.command()
+@approval_commands.command()
 def reject(
+    ctx: typer.Context,
     order_id: str,
     token: Token,
     reason: Annotated[str, typer.Option(help="Why (recorded and published).")],
     approver: Annotated[str, typer.Option()] = getpass.getuser(),
 ) -> None:
     """Reject an order: it compensates and ends rejected."""
+    _connect(ctx)
     _decide(order_id, "reject", approver, reason, token)
 
 
-@app.command()
+@approval_commands.command()
 def expire(
+    ctx: typer.Context,
     order_id: str,
     token: Token,
     approver: Annotated[str, typer.Option()] = getpass.getuser(),
 ) -> None:
     """Force the timeout path now (drills): the order compensates and ends timed_out."""
+    _connect(ctx)
     _decide(order_id, "expire", approver, "expired from the CLI", token)
 
 
-@app.command()
+@approval_commands.command()
 def watch(
+    ctx: typer.Context,
     order_id: str,
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 600,
 ) -> None:
     """Follow a run, printing each phase, until it ends (exit 0) or the timeout (exit 1)."""
+    _connect(ctx)
     deadline = time.monotonic() + timeout
     seen: tuple[str, str] | None = None
     while time.monotonic() < deadline:
@@ -237,6 +280,28 @@ def watch(
         time.sleep(0.5)
     err.print(f"{order_id} did not end within {timeout:g} s")
     raise typer.Exit(EXIT_FAILURE)
+
+
+# `snacktopus`: the approval commands and `trace`, each a command of its own.
+app = typer.Typer(
+    help="Snacktopus's command line: approvals (through workflow-host's sidecar) and an "
+    "order's trace.",
+    callback=sidecar_options,
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(approval_commands)
+app.add_typer(trace_cli.app)
+
+# `snacktopus-approve`: the alias, the approval commands alone, as they always were.
+approve_app = typer.Typer(
+    help="``snacktopus-approve``: the approver's command line, through the Dapr workflow "
+    "client (the approval commands of ``snacktopus``).",
+    callback=sidecar_options,
+    no_args_is_help=True,
+    add_completion=False,
+)
+approve_app.add_typer(approval_commands)
 
 
 if __name__ == "__main__":

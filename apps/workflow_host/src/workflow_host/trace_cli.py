@@ -16,13 +16,11 @@ from rich.table import Table
 from snacktopus_core.errors import ServiceUnavailable, UnknownOrder, exit_code
 from snacktopus_core.settings import StackSettings
 
-app = typer.Typer(help="Snacktopus operations.", no_args_is_help=True, add_completion=False)
+# The `trace` command, added to the `snacktopus` command line (workflow_host.cli.app). No
+# callback: Typer merges a nameless sub-app's commands into its parent. Unlike the approval
+# commands it calls workflow-host's HTTP API and Zipkin, never a sidecar directly.
+app = typer.Typer()
 console = Console(highlight=False, width=160)
-
-
-@app.callback()
-def main() -> None:
-    """Snacktopus operations."""
 
 
 @app.command("trace")
@@ -109,7 +107,3 @@ def trace_order(
         )
     console.print(table)
     console.print(f"open: {zipkin}/zipkin/traces/{run['trace_id']}")
-
-
-if __name__ == "__main__":
-    app()
