@@ -276,15 +276,44 @@ do_zipkin() {
 
 # ---------------------------------------------------------------- helm + helm-unittest
 do_helm() {
-  local dir=$CACHE/helm/$HELM_VERSION plug=$CACHE/helm-plugins/unittest-$HELM_UNITTEST_VERSION
+  local plug=$CACHE/helm-plugins/unittest-$HELM_UNITTEST_VERSION info src commit clientgo major minor dir
+  # Built as Helm's own Makefile builds a release: besides the version, it sets the
+  # Kubernetes version Helm assumes when no cluster is asked (helm template/lint:
+  # .Capabilities.KubeVersion, a chart's kubeVersion check) from its client-go module,
+  # major = client-go's major + 1, minor = client-go's minor. Without those ldflags it is
+  # v1.20.0 and a chart that requires a newer Kubernetes cannot be templated. The cache key
+  # carries that Kubernetes version, so a build without it is replaced.
+  info=$(GOFLAGS= go mod download -json "helm.sh/helm/v3@v$HELM_VERSION") \
+    || die "cannot download helm.sh/helm/v3@v$HELM_VERSION"
+  src=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$info")
+  commit=$(sed -n 's/^\t\t"Hash": "\([0-9a-f]*\)",\{0,1\}$/\1/p' <<<"$info")
+  clientgo=$(awk '$1 == "k8s.io/client-go" {print $2; exit}' "$src/go.mod")
+  [[ $clientgo =~ ^v([0-9]+)\.([0-9]+)\. ]] || die "no k8s.io/client-go version in $src/go.mod"
+  major=$((BASH_REMATCH[1] + 1)) minor=${BASH_REMATCH[2]}
+  dir=$CACHE/helm/$HELM_VERSION-k8s$major.$minor
   if [[ ! -x $dir/helm ]]; then
-    say "helm $HELM_VERSION: building from helm.sh/helm/v3@v$HELM_VERSION (~1 min cold)"
+    say "helm $HELM_VERSION: building from helm.sh/helm/v3@v$HELM_VERSION, default Kubernetes v$major.$minor (~1 min cold)"
     mkdir -p "$dir"
-    run_logged helm-build env CGO_ENABLED=0 GOBIN="$dir" go install -trimpath \
-      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
-      "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION" || die "helm build failed (log: $CACHE/logs/helm-build.log)"
+    local x=helm.sh/helm/v3
+    run_logged helm-build env CGO_ENABLED=0 GOBIN="$dir" go install -trimpath -ldflags "-s -w \
+      -X $x/internal/version.version=v$HELM_VERSION -X $x/internal/version.metadata= \
+      -X $x/internal/version.gitCommit=$commit -X $x/internal/version.gitTreeState=clean \
+      -X $x/pkg/lint/rules.k8sVersionMajor=$major -X $x/pkg/lint/rules.k8sVersionMinor=$minor \
+      -X $x/pkg/chartutil.k8sVersionMajor=$major -X $x/pkg/chartutil.k8sVersionMinor=$minor" \
+      "$x/cmd/helm@v$HELM_VERSION" || die "helm build failed (log: $CACHE/logs/helm-build.log)"
+    local probe; probe=$(mktemp -d)
+    mkdir -p "$probe/templates"
+    printf 'apiVersion: v2\nname: probe\nversion: 0.0.1\n' >"$probe/Chart.yaml"
+    printf '# {{ .Capabilities.KubeVersion.Version }}\n' >"$probe/templates/v.yaml"
+    [[ $("$dir/helm" template "$probe" | tail -n 1) == "# v$major.$minor.0" ]] \
+      || { rm -rf "$probe" "$dir"; die "helm $HELM_VERSION built, but its default Kubernetes version is not v$major.$minor.0"; }
+    rm -rf "$probe"
   fi
   link "$dir/helm" helm
+  # Earlier builds of this version, once the link points past them (the unkeyed one
+  # assumed Kubernetes v1.20.0).
+  rm -rf "$CACHE/helm/$HELM_VERSION"
+  find "$CACHE/helm" -mindepth 1 -maxdepth 1 -name "$HELM_VERSION-k8s*" ! -path "$dir" -exec rm -rf {} +
   if [[ ! -x $plug/untt ]]; then
     # Its go.mod carries a replace directive, which `go install mod@version` refuses: build
     # it as the main module from a copy of the downloaded module.

@@ -28,6 +28,52 @@ app.kubernetes.io/name: {{ .name }}
 {{- else -}}{{ randAlphaNum 32 }}{{- end -}}
 {{- end -}}
 
+{{/* The Secrets holding the Dapr API token and the app API token (key "token"): yours
+     when dapr.*ExistingSecret names one, else the chart's. */}}
+{{- define "snacktopus.apiTokenSecret" -}}
+{{- .Values.dapr.apiTokenExistingSecret | default (printf "%s-dapr-api-token" (include "snacktopus.fullname" .)) -}}
+{{- end -}}
+{{- define "snacktopus.appTokenSecret" -}}
+{{- .Values.dapr.appTokenExistingSecret | default (printf "%s-app-api-token" (include "snacktopus.fullname" .)) -}}
+{{- end -}}
+
+{{/* The Secret and key holding the Redis password. */}}
+{{- define "snacktopus.redisSecret" -}}
+{{- .Values.redis.auth.existingSecret | default (printf "%s-redis" (include "snacktopus.fullname" .)) -}}
+{{- end -}}
+{{- define "snacktopus.redisSecretKey" -}}
+{{- if .Values.redis.auth.existingSecret }}{{ .Values.redis.auth.existingSecretKey }}{{ else }}password{{ end -}}
+{{- end -}}
+
+{{/* Labels of the app pods (both apps), and of the release's own clients of their APIs
+     (the Locust Job, the helm test Pod). */}}
+{{- define "snacktopus.appPods" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: app
+{{- end -}}
+{{- define "snacktopus.clientPods" -}}
+app.kubernetes.io/instance: {{ .Release.Name }}
+snacktopus.dev/client: "true"
+{{- end -}}
+
+{{/* Settings that cannot work together, refused when rendering. */}}
+{{- define "snacktopus.validate" -}}
+{{- $r := .Values.redis -}}
+{{- if and (not $r.enabled) (not $r.external.host) -}}
+{{- fail "redis.enabled=false needs redis.external.host (host:port of your Redis)" -}}
+{{- end -}}
+{{- if and (not $r.enabled) $r.auth.enabled (not $r.auth.existingSecret) -}}
+{{- fail "an external Redis with redis.auth.enabled needs redis.auth.existingSecret (a Secret holding its password); or set redis.auth.enabled=false" -}}
+{{- end -}}
+{{- $s := .Values.shutdown -}}
+{{- if lt (int $s.terminationGracePeriodSeconds) (add $s.sidecarBlockSeconds $s.sidecarGracefulSeconds | int) -}}
+{{- fail (printf "shutdown.terminationGracePeriodSeconds (%v) must be at least shutdown.sidecarBlockSeconds + shutdown.sidecarGracefulSeconds (%v): the kubelet would kill the sidecar mid-shutdown" $s.terminationGracePeriodSeconds (add $s.sidecarBlockSeconds $s.sidecarGracefulSeconds)) -}}
+{{- end -}}
+{{- if ge (int $s.preStopSleepSeconds) (int $s.sidecarBlockSeconds) -}}
+{{- fail "shutdown.preStopSleepSeconds must be below shutdown.sidecarBlockSeconds: the app must get its stop signal while its sidecar still answers" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The Dapr sidecar annotations of an app pod. */}}
 {{- define "snacktopus.daprAnnotations" -}}
 {{- $d := .root.Values.dapr -}}
@@ -44,15 +90,18 @@ dapr.io/sidecar-cpu-request: {{ $d.sidecar.cpuRequest | quote }}
 dapr.io/sidecar-cpu-limit: {{ $d.sidecar.cpuLimit | quote }}
 dapr.io/sidecar-memory-request: {{ $d.sidecar.memoryRequest | quote }}
 dapr.io/sidecar-memory-limit: {{ $d.sidecar.memoryLimit | quote }}
-dapr.io/api-token-secret: {{ include "snacktopus.fullname" .root }}-dapr-api-token
-dapr.io/app-token-secret: {{ include "snacktopus.fullname" .root }}-app-api-token
-dapr.io/graceful-shutdown-seconds: "20"
+dapr.io/api-token-secret: {{ include "snacktopus.apiTokenSecret" .root }}
+dapr.io/app-token-secret: {{ include "snacktopus.appTokenSecret" .root }}
+dapr.io/block-shutdown-duration: {{ printf "%ds" (int .root.Values.shutdown.sidecarBlockSeconds) | quote }}
+dapr.io/graceful-shutdown-seconds: {{ .root.Values.shutdown.sidecarGracefulSeconds | quote }}
 dapr.io/sidecar-listen-addresses: {{ $d.listenAddresses | quote }}
 {{- end -}}
 
 {{/* In-cluster addresses of the stack's own services (the Services of redis.yaml and
      zipkin.yaml), for the components and the apps alike. */}}
-{{- define "snacktopus.redisAddress" -}}redis:6379{{- end -}}
+{{- define "snacktopus.redisAddress" -}}
+{{- if .Values.redis.enabled }}redis:6379{{ else }}{{ .Values.redis.external.host }}{{ end -}}
+{{- end -}}
 {{- define "snacktopus.zipkinSpans" -}}http://zipkin:9411/api/v2/spans{{- end -}}
 
 {{/* The spec of an HTTP Service on port "http" of the selected pods: ClusterIP, or a
