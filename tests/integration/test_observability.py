@@ -15,11 +15,12 @@ from tests.integration.conftest import (
     as_approver,
     new_id,
     start_order,
+    wait_for_workflow,
     wait_run,
     wait_until,
     zipkin_trace,
 )
-from tests.support import metric_sum
+from tests.support import SMALL_ORDER, metric_sum
 
 pytestmark = pytest.mark.integration
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "events"
@@ -250,3 +251,95 @@ def test_snacktopus_trace_prints_the_timeline(runs, stack):
         "approval: reject by olga",
     ):
         assert text in out.stdout, text
+
+
+# Every activity a small order runs, as tagged on its app span (`snacktopus.step`).
+SMALL_RUN_STEPS = {
+    "save_run",
+    "load_profile",
+    "catalog_lookup",
+    "nutrition_and_allergens",
+    "price_quote",
+    "vendor_eta",
+    "recommend",
+    "safety_gate",
+    "reserve_inventory",
+    "hold_delivery_slot",
+    "place_order",
+    "publish_event",
+}
+
+
+def _tagged(http, stack, key: str, value: str) -> list[dict[str, Any]]:
+    """The spans of every trace in Zipkin that has a span tagged ``key=value`` (Zipkin
+    answers whole traces: filter on the tag for the tagged spans themselves)."""
+    r = http.get(
+        f"{stack.url('zipkin')}/api/v2/traces",
+        params={"annotationQuery": f"{key}={value}", "limit": 1000, "lookback": 6 * 3600_000},
+    )
+    r.raise_for_status()
+    return [span for found in r.json() for span in found]
+
+
+@pytest.mark.parametrize("route", ["api", "dapr"])
+def test_an_order_is_one_trace_however_it_starts(route, http, stack, probe):
+    """Through ``POST /orders`` (the API puts a ``traceparent`` into the input) or straight
+    through Dapr's workflow HTTP API (a bare order, no ``traceparent``): every app span
+    tagged with the order id, in both apps, is in ONE trace, which the run record and the
+    order's event name. A direct start's trace is the one daprd gives the orchestration
+    (its ``create_orchestration``, ``orchestration`` and ``activity`` spans are in it)."""
+    order_id = new_id(f"one-trace-{route}")
+    body = {"order_id": order_id, "user_id": new_id("u"), **SMALL_ORDER}
+    if route == "api":
+        r = http.post(f"{stack.url('workflow')}/orders", json=body)
+    else:
+        r = http.post(
+            f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",
+            params={"instanceID": order_id},
+            json=body,
+        )
+    assert r.status_code == 202, r.text
+    run = wait_run(http, stack, order_id)
+    assert run["status"] == "completed", run
+    wait_for_workflow(http, stack.url("workflow-dapr"), order_id)
+
+    def ours() -> list[dict[str, Any]] | None:
+        # Each process exports on its own schedule: wait until every step, the final save
+        # and the agent's side are in (all of them ended before the run record turned
+        # terminal, or in that last save).
+        spans = [
+            s
+            for s in _tagged(http, stack, "snacktopus.order_id", order_id)
+            if s.get("tags", {}).get("snacktopus.order_id") == order_id
+        ]
+        steps = {s["tags"].get("snacktopus.step") for s in spans}
+        services = {s["localEndpoint"]["serviceName"] for s in spans}
+        final = any(s["tags"].get("snacktopus.status") == "completed" for s in spans)
+        done = steps >= SMALL_RUN_STEPS and "agent-shell" in services and final
+        return spans if done else None
+
+    spans = wait_until(ours, 60, every=1)
+    traces: dict[str, set[str]] = {}
+    for s in spans:
+        service = s["localEndpoint"]["serviceName"]
+        what = s["tags"].get("snacktopus.step") or f"{service}:{s['name']}"
+        traces.setdefault(s["traceId"], set()).add(what)
+    assert len(traces) == 1, f"{len(traces)} traces: {traces}"
+    (trace_id,) = traces
+    assert run["trace_id"] == trace_id
+    event = probe("order.completed").wait_for(lambda e: e["data"]["order_id"] == order_id)
+    assert event["data"]["trace_id"] == trace_id
+    assert event["traceparent"].split("-")[1] == trace_id
+    if route == "dapr":
+        # The orchestration's span is exported once the instance has completed.
+        def orchestration() -> list[dict[str, Any]] | None:
+            found = [
+                s
+                for s in _tagged(http, stack, "durabletask.task.instance_id", order_id)
+                if s.get("tags", {}).get("durabletask.task.instance_id") == order_id
+            ]
+            names = {s["name"] for s in found}
+            return found if "orchestration||snacktopus" in names else None
+
+        daprd = wait_until(orchestration, 30, every=1)
+        assert {s["traceId"] for s in daprd} == {trace_id}

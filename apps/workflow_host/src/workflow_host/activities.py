@@ -1,8 +1,22 @@
 """The activities of the ``snacktopus`` workflow: all I/O happens here, never in the
 workflow function. Each is idempotent, keyed by order id and step, so a replay or a retry
 never doubles a side effect; each takes a validated Pydantic input and runs in a span that
-joins the order's trace (``traceparent`` travels in the input, so a run resumed after a
-crash still joins it).
+joins the order's trace, one trace per order however it starts:
+
+- Through ``POST /orders``: the API puts the request's ``traceparent`` into the workflow
+  input and every activity input carries it; the activity's span is its child.
+- Straight through Dapr's workflow API (a bare order, no ``traceparent``): the activity's
+  span continues the context the SDK's worker made current around it, its ``activity:
+  <name>`` span, a child of daprd's ``activity||<name>`` span, whose parent is the
+  orchestration's span. daprd keeps that span's trace context in the instance's history
+  (``ExecutionStarted``, its span id pinned across replays), so every activity of the run,
+  retries and runs resumed after a crash included, lands in the one trace daprd started
+  with the instance (``create_orchestration||snacktopus``). Nothing in the orchestrator
+  creates spans or reads the context; ``save_run`` reports the trace id it ran in, so the
+  run record and the order's events name that trace (:func:`save_run`).
+
+Before this, an input without ``traceparent`` made each activity span a root of its own
+trace: a direct start was split across a dozen traces.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ from snacktopus_core import catalog, sidecar
 from snacktopus_core.events import SCHEMAS, SafetyFlag
 from snacktopus_core.models import Basket, OrderRequest, Profile
 from snacktopus_core.safety import check_basket, check_text, verdict
-from snacktopus_core.telemetry import context_from_traceparent
+from snacktopus_core.telemetry import context_from_traceparent, current_trace_id
 
 from workflow_host import metrics, store
 from workflow_host.runs import TERMINAL, RunRecord
@@ -137,7 +151,9 @@ def activity(step: str, *, compensation: str | None = None):
         def run(ctx: wf.WorkflowActivityContext, data: BaseModel) -> Any:
             if not isinstance(data, model):  # called directly rather than by the SDK
                 data = model.model_validate(data)
-            parent = context_from_traceparent(getattr(data, "traceparent", None))
+            # The order's trace from the input, else the orchestration's (module docstring).
+            tp = getattr(data, "traceparent", None)
+            parent = context_from_traceparent(tp) if tp else None
             start = time.perf_counter()
             outcome = "ok"
             name = f"compensate {step}" if compensation else f"activity {step}"
@@ -456,9 +472,25 @@ def place_order(data: PlaceInput) -> dict[str, Any]:
     return entry
 
 
+class SaveRunResult(BaseModel):
+    """What ``save_run`` answers (it answered ``null`` before; histories keep both)."""
+
+    trace_id: str | None = Field(
+        default=None, description="The trace the run is in: the record's, else this span's."
+    )
+
+
 @activity("save_run")
-def save_run(data: SaveRunInput) -> None:
+def save_run(data: SaveRunInput) -> SaveRunResult:
+    """Saves the run record. A record without a trace id (a start straight through Dapr's
+    workflow API) is stamped with the trace this activity runs in, the orchestration's, and
+    the id is returned: the workflow adopts it from its first save's result, which history
+    keeps, so a replay reads the same id (no clock, no span, no new activity call in the
+    orchestrator). A later save stamps the same trace too, so a run that was in flight
+    before this (its first save answered ``null``) still gets it from its next save."""
     record = data.record
+    if record.trace_id is None:
+        record = record.model_copy(update={"trace_id": current_trace_id()})
     span = trace.get_current_span()
     span.set_attribute("snacktopus.status", record.status)
     span.set_attribute("snacktopus.phase", record.phase)
@@ -486,6 +518,7 @@ def save_run(data: SaveRunInput) -> None:
                 )
         for step in record.compensations:
             metrics.COMPENSATIONS.labels(step, record.status).inc()
+    return SaveRunResult(trace_id=record.trace_id)
 
 
 @activity("publish_event")

@@ -251,6 +251,18 @@ class Run:
             retry_policy=store_retry(self.settings),
         )
 
+    def start(self) -> Steps:
+        """Saves the record as started. A run started straight through Dapr's workflow API
+        has no ``traceparent``; its activities join the orchestration's trace (see
+        :mod:`workflow_host.activities`), and this first save answers that trace's id, which
+        the record, every later save and the order's events then carry. Taken from the
+        activity's result, kept in history, so a replay reads the same id; the calls made
+        do not change (no patch needed), and a run whose first save answered ``null``
+        (started before this) replays as it ran."""
+        saved = yield self.save("started")
+        if self.record.trace_id is None and isinstance(saved, dict):
+            self.record.trace_id = saved.get("trace_id")
+
     def publish(self, topic: str, event: Event):
         data = event.model_dump(mode="json")
         return self.ctx.call_activity(
@@ -293,7 +305,7 @@ def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[An
     settings = get_settings()
     inp = _read_input(raw, settings)
     run = Run(ctx, inp, settings)
-    yield run.save("started")
+    yield from run.start()
     if refusal := inp.refusal(settings):
         yield from _finish_compensated(run, Halt("failed", refusal))
         raise InputRefused(refusal)
