@@ -51,7 +51,8 @@ async def converse(
                             ]
                         )
                     ],
-                    temperature=0.2,
+                    # 0 is not forwarded: the Modelfile's greedy decoding applies.
+                    temperature=0.0,
                 ),
                 timeout=settings.llm_timeout_s,
             )
