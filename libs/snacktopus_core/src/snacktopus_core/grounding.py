@@ -285,8 +285,14 @@ _DENIAL = re.compile(
 )
 
 
-def _false_claims(sentence: str, facts: Facts) -> list[str]:
+# "Free" on its own (not "peanut-free", "free of soy", which are absence claims) is a price.
+_GRATIS = re.compile(r"(?<![\w-])free\b(?![- ]?(?:of|from)\b)", re.I)
+
+
+def _false_claims(sentence: str, rest: str, facts: Facts) -> list[str]:
     details = []
+    if _GRATIS.search(rest):
+        details.append("false_claim: 'free', the basket has a price")
     if m := _OVER_BUDGET.search(sentence):
         details.append(f"false_claim: {m.group(0)!r}, the basket is within budget")
     if m := _SHORT.search(sentence):
@@ -342,7 +348,7 @@ def _form(sentence: str, last: bool) -> list[str]:
 def check_sentence(sentence: str, facts: Facts, *, last: bool = False) -> SentenceCheck:
     rest, claimed, _ = _absence_claims(sentence)
     details = _form(sentence, last) + _safety(sentence, rest, claimed, facts)
-    details += _grounding(rest, facts) + _false_claims(sentence, facts)
+    details += _grounding(rest, facts) + _false_claims(sentence, rest, facts)
     words = set(_words(sentence))
     topical = (
         words & (ON_TOPIC | facts.foods | food_lexicon()) or claimed or _NUMBER.search(sentence)
