@@ -14,17 +14,21 @@ Two user classes, loopback only:
 Every started order id is appended to ``$LOAD_OUT/started.txt`` for the end-of-run checks.
 Targets come from ``LoadSettings``: the local stack's ports by default, the Services when
 it runs in the cluster as the chart's Locust Job (``WORKFLOW_URL``, ``WORKFLOW_DAPR_URL``,
-``AGENT_URL``, ``DAPR_API_TOKEN``).
+``AGENT_URL``, ``DAPR_API_TOKEN``). A short load that must see given outcomes (the test of
+the compensation stages) names them in ``LOAD_KINDS`` (``reject,timeout,unsafe``: taken
+in turn instead of by weight) and paces shoppers with ``LOAD_SHOPPER_WAIT_S`` (``[2, 4]``).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import uuid
 from pathlib import Path
 
 from locust import HttpUser, between, task
+from pydantic import field_validator
 from pydantic_settings import BaseSettings
 
 
@@ -35,6 +39,23 @@ class LoadSettings(BaseSettings):
     dapr_api_token: str | None = None
     load_out: Path = Path(".run/load")
     run_dir: Path = Path(".run")
+    # Outcomes to start, in turn (a comma list of MIX's kinds); empty: MIX's proportions.
+    load_kinds: str = ""
+    # Seconds a shopper waits between orders: ~0.25 orders/s for 3 shoppers is under what
+    # one CPU-bound SmolLM2 (2 parallel answers) sustains, so a run measures steady state
+    # rather than an ever-growing queue.
+    load_shopper_wait_s: tuple[float, float] = (8.0, 16.0)
+
+    @field_validator("load_kinds")
+    @classmethod
+    def _known_kinds(cls, value: str) -> str:
+        unknown = {k.strip() for k in value.split(",") if k.strip()} - set(MIX)
+        if unknown:
+            raise ValueError(f"unknown kinds {sorted(unknown)}; known: {', '.join(MIX)}")
+        return value
+
+    def kinds(self) -> list[str]:
+        return [k.strip() for k in self.load_kinds.split(",") if k.strip()]
 
     def sidecar_headers(self) -> dict[str, str]:
         token = self.dapr_api_token
@@ -46,9 +67,6 @@ class LoadSettings(BaseSettings):
         return {"dapr-api-token": token} if token else {}
 
 
-SETTINGS = LoadSettings()
-OUT = SETTINGS.load_out
-HEADERS = SETTINGS.sidecar_headers()
 SMALL = {"request": "snacks for 4 people", "headcount": 4, "budget_usd": 20}
 BIG = {"request": "snacks for the team offsite", "headcount": 60, "budget_usd": 300}
 UNSAFE = {
@@ -66,6 +84,12 @@ MIX = {
 }
 QUESTIONS = ["Snacks for 6 people", "Something healthy for 10", "Fruit for 4 people"]
 
+SETTINGS = LoadSettings()
+OUT = SETTINGS.load_out
+HEADERS = SETTINGS.sidecar_headers()
+# Every user of this process draws from one cycle, so a short load still sees each kind.
+IN_TURN = itertools.cycle(SETTINGS.kinds()) if SETTINGS.kinds() else None
+
 
 def _record(order_id: str) -> None:
     with (OUT / "started.txt").open("a") as f:
@@ -73,7 +97,10 @@ def _record(order_id: str) -> None:
 
 
 def _order() -> tuple[str, dict]:
-    kind = random.choices(list(MIX), weights=[w for w, _, _ in MIX.values()])[0]
+    if IN_TURN is not None:
+        kind = next(IN_TURN)
+    else:
+        kind = random.choices(list(MIX), weights=[w for w, _, _ in MIX.values()])[0]
     _, body, timeout = MIX[kind]
     order_id = f"load-{kind}-{uuid.uuid4().hex[:12]}"
     user = f"load-user-{random.randrange(20)}"
@@ -85,9 +112,7 @@ def _order() -> tuple[str, dict]:
 
 class Shopper(HttpUser):
     host = SETTINGS.workflow_url
-    # ~0.25 orders/s for 3 shoppers: under what one CPU-bound SmolLM2 (2 parallel answers)
-    # sustains, so the run measures steady state rather than an ever-growing queue.
-    wait_time = between(8, 16)
+    wait_time = between(*SETTINGS.load_shopper_wait_s)
     weight = 3
 
     @task

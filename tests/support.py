@@ -18,6 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 BIG_ORDER = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
 SMALL_ORDER = {"request": "gluten-free snacks for 4 people", "budget_usd": 20, "headcount": 4}
 
+# How long an order a test starts waits for a human (its own ``approval_timeout_s``). A test
+# that approves, rejects or cancels gets a window no machine misses: the test profile's
+# APPROVAL_TIMEOUT_S (6 s) is shorter than a busy 2-core machine may take between seeing
+# ``awaiting_approval`` and deciding. A test of the timeout asks for a short one and never
+# needs to see the order waiting first.
+LONG_APPROVAL_S = 300.0
+SHORT_APPROVAL_S = 2.0
+
 
 def wait_until(fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
     """Polls ``fn`` until it returns something truthy; fails the test with the last value."""

@@ -38,6 +38,10 @@ from tools.devstack import Stack  # noqa: E402
 
 SMALL = {"request": "snacks for 4 people", "budget_usd": 20, "headcount": 4}
 BIG = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
+# An order's own approval window: long where the drill decides it (no machine is too slow
+# to decide inside it), short where the drill wants it to time out.
+LONG_WINDOW_S = 300
+SHORT_WINDOW_S = 3
 
 
 @dataclass
@@ -48,13 +52,17 @@ class Report:
     lost: list[str] = field(default_factory=list)
     duplicated: list[str] = field(default_factory=list)
     leaked: list[str] = field(default_factory=list)
+    # What the drill itself expected and did not see (ollama-offline: a run that kept its
+    # model answer while the model was down).
+    failed_expectations: list[str] = field(default_factory=list)
+    degraded: list[str] = field(default_factory=list)  # runs with a degraded recommend
     orders: list[str] = field(default_factory=list)
     seen: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.leaked)
+        return not (self.lost or self.duplicated or self.leaked or self.failed_expectations)
 
     def say(self, text: str) -> None:
         self.seen.append(text)
@@ -182,7 +190,7 @@ class Drill:
         """SIGKILL one program while runs are in flight and others wait for approval."""
         report = Report(name)
         t0 = time.monotonic()
-        waiting = self.start(1, BIG, approval_timeout_s=180)
+        waiting = self.start(1, BIG, approval_timeout_s=LONG_WINDOW_S)
         self.wait(waiting, {"awaiting_approval"}, 120)
         flying = self.start(3, SMALL)
         report.in_flight = len(waiting) + len(flying)
@@ -234,8 +242,17 @@ class Drill:
             ids = self.start(3, SMALL)
             report.in_flight = len(ids)
             runs = self.check(report, ids, timeout=180)
-            degraded = sum("recommend" in r["degraded_branches"] for r in runs.values())
-            report.say(f"{degraded}/{len(runs)} runs finished with a degraded recommendation")
+            report.degraded = [
+                oid for oid in ids if "recommend" in runs.get(oid, {}).get("degraded_branches", [])
+            ]
+            report.say(
+                f"{len(report.degraded)}/{len(runs)} runs finished with a degraded recommendation"
+            )
+            if report.degraded != ids:
+                kept = [oid for oid in ids if oid not in report.degraded]
+                report.failed_expectations.append(
+                    f"runs not degraded while Ollama was down: {', '.join(kept)}"
+                )
         finally:
             self.stack.ctl("start", "ollama")
         deadline = time.monotonic() + 120
@@ -253,12 +270,15 @@ class Drill:
     def approval_lag(self) -> Report:
         report = Report("approval-lag")
         t0 = time.monotonic()
-        early, late = self.start(2, BIG, approval_timeout_s=8)
+        # The early approver decides inside a long window, the late one after a short
+        # window has run out: neither outcome depends on how fast the machine is.
+        (early,) = self.start(1, BIG, approval_timeout_s=LONG_WINDOW_S)
+        (late,) = self.start(1, BIG, approval_timeout_s=SHORT_WINDOW_S)
         report.in_flight = 2
-        self.wait([early, late], {"awaiting_approval"}, 120)
+        self.wait([early], {"awaiting_approval"}, 120)
         r = self.decide(early, "approve", "erin")
         report.say(f"approval inside the window: {r.status_code}")
-        runs = self.wait([late], TERMINAL, 60)
+        runs = self.wait([late], TERMINAL, 120)
         r = self.decide(late, "approve", "frank")
         report.say(f"approval after the timeout: {r.status_code} {r.json().get('detail')}")
         report.say(f"late order: {runs.get(late, {}).get('status')}")
@@ -269,7 +289,9 @@ class Drill:
     def compensation_loop(self) -> Report:
         report = Report("compensation-loop")
         t0 = time.monotonic()
-        (oid,) = self.start(1, BIG, faults={"fail_undo": ["release_inventory"]})
+        (oid,) = self.start(
+            1, BIG, approval_timeout_s=LONG_WINDOW_S, faults={"fail_undo": ["release_inventory"]}
+        )
         report.in_flight = 1
         self.wait([oid], {"awaiting_approval"}, 120)
         self.decide(oid, "reject", "dave")

@@ -18,7 +18,7 @@ import redis
 from snacktopus_core.settings import StackSettings
 from workflow_host.runs import TERMINAL
 
-from tests.support import BIG_ORDER, metric_sum, wait_until
+from tests.support import BIG_ORDER, LONG_APPROVAL_S, metric_sum, wait_until
 from tools.devstack import Stack
 
 
@@ -98,7 +98,18 @@ class TopicCollector:
         return [e["cloudevent"] for e in r.json()]
 
     def matching(self, match: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
-        return [e for e in self.all() if match(e)]
+        """The events ``match`` accepts. An event whose data lacks what ``match`` reads (an
+        off-contract event someone published on the topic: the sidecar does not check
+        payloads, and the probe keeps what it received for the stack's lifetime) is no
+        match, rather than a KeyError in every later test and session."""
+
+        def matches(event: dict[str, Any]) -> bool:
+            try:
+                return bool(match(event))
+            except (KeyError, TypeError, AttributeError):
+                return False
+
+        return [e for e in self.all() if matches(e)]
 
     def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 30.0):
         found = wait_until(lambda: self.matching(match), timeout=timeout, every=0.25)
@@ -162,10 +173,27 @@ def metric_total(http: httpx.Client, url: str, name: str, **labels: str) -> floa
     return metric_sum(http.get(f"{url}/metrics").text, name, **labels)
 
 
-def start_order(http: httpx.Client, stack: StackInfo, **body: Any) -> str:
+# Orders start_order started, checked after each test (_no_order_left_waiting).
+_started: list[tuple[StackInfo, str]] = []
+
+
+def start_order(
+    http: httpx.Client,
+    stack: StackInfo,
+    *,
+    approval_timeout_s: float | None = LONG_APPROVAL_S,
+    **body: Any,
+) -> str:
+    """Starts an order through ``POST /orders``. Above the threshold it waits
+    LONG_APPROVAL_S for a human, so a test deciding it never races the timer, unless the
+    test gives its own window (SHORT_APPROVAL_S to test the timeout) or None (the stack's
+    APPROVAL_TIMEOUT_S). What a test leaves waiting is cancelled after it."""
     body.setdefault("order_id", new_id("ord"))
+    if approval_timeout_s is not None:
+        body["approval_timeout_s"] = approval_timeout_s
     r = http.post(f"{stack.url('workflow')}/orders", json=body)
     assert r.status_code == 202, r.text
+    _started.append((stack, body["order_id"]))
     return body["order_id"]
 
 
@@ -190,7 +218,28 @@ def wait_run(
 
 @pytest.fixture
 def waiting(http: httpx.Client, stack: StackInfo) -> str:
-    """An order above the test threshold, waiting for a human for up to two minutes."""
-    order_id = start_order(http, stack, user_id=new_id("u"), approval_timeout_s=120, **BIG_ORDER)
+    """An order above the test threshold, waiting for a human (LONG_APPROVAL_S)."""
+    order_id = start_order(http, stack, user_id=new_id("u"), **BIG_ORDER)
     wait_run(http, stack, order_id, {"awaiting_approval"})
     return order_id
+
+
+@pytest.fixture(autouse=True)
+def _no_order_left_waiting() -> Iterator[None]:
+    """After each test, an order it started and left waiting for a human is cancelled and
+    its undo steps awaited: with a long window it would otherwise time out minutes later
+    and release its stock in the middle of another test's counts."""
+    yield
+    left, _started[:] = list(_started), []
+    with httpx.Client(timeout=30) as http:
+        for stack, order_id in left:
+            # A run still on its way to the approval step gets there (or ends) first.
+            run = wait_run(http, stack, order_id, {"awaiting_approval", *TERMINAL}, timeout=60)
+            if run["status"] != "awaiting_approval":
+                continue
+            r = http.post(
+                f"{stack.url('workflow')}/orders/{order_id}/cancel",
+                json={"requester": "test-teardown", "reason": "left waiting by the test"},
+            )
+            assert r.status_code in (202, 409), r.text  # 409: decided meanwhile
+            wait_run(http, stack, order_id)

@@ -43,8 +43,11 @@ def test_deleting_the_redis_pod_mid_run_loses_and_duplicates_nothing(http, apps,
     # One order finished before the incident: its ledger must survive it.
     before = start_order(http, apps, **SMALL_ORDER)
     assert wait_run(http, apps, before)["status"] == "completed"
-    # Two orders waiting for a human, two started right before the pod goes.
-    waiting = [start_order(http, apps, **BIG_ORDER) for _ in range(2)]
+    # Two orders waiting for a human, two started right before the pod goes. The waiting
+    # ones' window outlasts the test's own worst case (Redis back within 240 s, approvals
+    # within 180 s more): the chart's kind profile waits only 60 s.
+    window = 900
+    waiting = [start_order(http, apps, approval_timeout_s=window, **BIG_ORDER) for _ in range(2)]
     for order_id in waiting:
         wait_run(http, apps, order_id, {"awaiting_approval"})
     in_flight = [start_order(http, apps, **SMALL_ORDER) for _ in range(2)]
