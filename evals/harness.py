@@ -39,16 +39,24 @@ def load(path: Path) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------- the evaluator
-def context_facts(ctx: dict[str, Any]) -> grounding.Facts:
-    basket = price_basket((sku, qty) for sku, qty in ctx["lines"])
-    diets = [Diet(d) for d in ctx["diets"]]
+def facts_for(
+    basket: Basket, headcount: int, budget: float, allergies: list[str], diets: list[str]
+) -> grounding.Facts:
+    """The facts a sentence about ``basket`` may state, for a person with these
+    constraints (what the labelled contexts and the cases both name)."""
+    wanted = [Diet(d) for d in diets]
     return grounding.Facts.of(
         basket,
-        headcount=ctx["headcount"],
-        budget_usd=ctx["budget_usd"],
-        avoided=excluded_allergens([Allergen(a) for a in ctx["allergies"]], diets),
-        diets=diets,
+        headcount=headcount,
+        budget_usd=budget,
+        avoided=excluded_allergens([Allergen(a) for a in allergies], wanted),
+        diets=wanted,
     )
+
+
+def context_facts(ctx: dict[str, Any]) -> grounding.Facts:
+    basket = price_basket((sku, qty) for sku, qty in ctx["lines"])
+    return facts_for(basket, ctx["headcount"], ctx["budget_usd"], ctx["allergies"], ctx["diets"])
 
 
 def measure_evaluator(labelled: dict[str, Any]) -> dict[str, Any]:
@@ -112,14 +120,9 @@ class CaseResult:
 
 def case_facts(case: dict[str, Any], basket: Basket) -> grounding.Facts:
     exp = case["expect"]
-    diets = [Diet(d) for d in exp["diets"]]
-    return grounding.Facts.of(
-        basket,
-        headcount=exp["headcount"] or 10,
-        budget_usd=exp["budget_usd"] or 60.0,
-        avoided=excluded_allergens([Allergen(a) for a in exp["allergies"]], diets),
-        diets=diets,
-    )
+    # A case that names no headcount or budget expects the agent's defaults (10, $60).
+    headcount, budget = exp["headcount"] or 10, exp["budget_usd"] or 60.0
+    return facts_for(basket, headcount, budget, exp["allergies"], exp["diets"])
 
 
 def basket_violations(case: dict[str, Any], basket: Basket, facts: grounding.Facts) -> list[str]:

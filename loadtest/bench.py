@@ -232,10 +232,7 @@ def bench_stack() -> Stack:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     stack = bench_stack()
-    started = stack.supervisord_pid() is None
-    if started:
-        stack.up("bench", True, timeout=300)
-    try:
+    with stack.borrowed("bench"):
         b = Bench(stack)
         console.print("warm-up: 3 runs of each workflow, 3 asks")
         before = b.step_count()
@@ -253,9 +250,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rate = {k: b.throughput(k, bodies[k], args.runs, args.concurrency) for k in KINDS}
         console.print(f"{args.asks} asks and {args.asks} plain converse calls")
         agent = b.asks(args.asks)
-    finally:
-        if started:
-            stack.down()
     bare, ours = latency["bare"], latency["snacktopus"]
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -117,19 +117,12 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
     settings = StackSettings()
-    stack = Stack(settings)
-    started = stack.supervisord_pid() is None
-    if started:
-        stack.up("dev", True, timeout=300)
-    try:
+    with Stack(settings).borrowed("dev"):
         with httpx.Client(timeout=300) as http:
             asks = bench_asks(http, f"http://127.0.0.1:{settings.agent_app_port}", args.asks)
         orders = bench_orders(
             f"http://127.0.0.1:{settings.workflow_app_port}", args.orders, args.concurrency
         )
-    finally:
-        if started:
-            stack.down()
     result = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "asks": asks,

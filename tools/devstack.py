@@ -24,7 +24,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -508,6 +509,20 @@ class Stack:
                     self.down()
                     raise SystemExit(f"{name} failed to start (log {self.logs / name}.log)")
             time.sleep(0.5)
+
+    @contextmanager
+    def borrowed(self, profile: str = "dev", timeout: float = 300) -> Iterator[bool]:
+        """The stack for a tool's run: a running one is used as it is (any profile) and
+        left running; otherwise ``profile`` is started and stopped again after. Yields
+        whether this call started it."""
+        started = self.supervisord_pid() is None
+        if started:
+            self.up(profile, True, timeout=timeout)
+        try:
+            yield started
+        finally:
+            if started:
+                self.down()
 
     def down(self) -> None:
         pid = self.supervisord_pid()

@@ -38,19 +38,12 @@ def main(
     out: Annotated[Path, typer.Option(help="Folder for the reports.")] = harness.RESULTS,
 ) -> None:
     settings = StackSettings()
-    stack = Stack(settings)
-    started = stack.supervisord_pid() is None
-    if started:
-        stack.up("dev", True, timeout=300)
-    try:
+    with Stack(settings).borrowed("dev"):
         base = f"http://127.0.0.1:{settings.agent_app_port}"
         if not harness.wait_ready(base):
             typer.echo(f"agent-shell at {base} is not ready", err=True)
             raise typer.Exit(2)
         summary = harness.run(base, limit or None, label or None, out)
-    finally:
-        if started:
-            stack.down()
     typer.echo(Path(summary["json"]).with_suffix(".md").read_text())
     typer.echo(f"written: {summary['json']}")
     missed = [k for k, ok in TARGETS.items() if not ok(summary[k])]

@@ -197,6 +197,16 @@ def start_order(
     return body["order_id"]
 
 
+def start_direct(http: httpx.Client, stack: StackInfo, order_id: str, body: Any) -> httpx.Response:
+    """Starts a ``snacktopus`` run straight through Dapr's workflow HTTP API (no
+    ``POST /orders``), with ``body`` as its input and ``order_id`` as its instance id."""
+    return http.post(
+        f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",
+        params={"instanceID": order_id},
+        json=body,
+    )
+
+
 def run_record(http: httpx.Client, stack: StackInfo, order_id: str) -> dict[str, Any] | None:
     r = http.get(f"{stack.url('workflow')}/orders/{order_id}")
     return r.json()["run"] if r.status_code == 200 else None

@@ -14,6 +14,7 @@ import pytest
 from tests.integration.conftest import (
     as_approver,
     new_id,
+    start_direct,
     start_order,
     wait_for_workflow,
     wait_run,
@@ -140,25 +141,30 @@ def test_agent_events_follow_the_contract(runs, probe, http, stack):
     assert flagged["data"]["flags"] == r.json()["flags"]
 
 
+# Every activity a small order runs, as tagged on its app span (`snacktopus.step`).
+SMALL_RUN_STEPS = {
+    "save_run",
+    "load_profile",
+    "catalog_lookup",
+    "nutrition_and_allergens",
+    "price_quote",
+    "vendor_eta",
+    "recommend",
+    "safety_gate",
+    "reserve_inventory",
+    "hold_delivery_slot",
+    "place_order",
+    "publish_event",
+}
+
+
 def _spans(http, stack, trace_id: str) -> list[dict[str, Any]]:
     return wait_until(lambda: zipkin_trace(http, stack.url("zipkin"), trace_id), 30, every=1)
 
 
 def test_a_completed_order_is_one_trace_across_both_apps_and_sidecars(runs, http, stack):
     run = runs["completed"]
-    wanted = {
-        "load_profile",
-        "catalog_lookup",
-        "nutrition_and_allergens",
-        "price_quote",
-        "vendor_eta",
-        "recommend",
-        "safety_gate",
-        "reserve_inventory",
-        "hold_delivery_slot",
-        "place_order",
-        "publish_event",
-    }
+    wanted = SMALL_RUN_STEPS - {"save_run"}
     invoke = "POST /v1.0/invoke/agent-shell/method/recommend"
 
     def complete() -> list[dict[str, Any]] | None:
@@ -253,23 +259,6 @@ def test_snacktopus_trace_prints_the_timeline(runs, stack):
         assert text in out.stdout, text
 
 
-# Every activity a small order runs, as tagged on its app span (`snacktopus.step`).
-SMALL_RUN_STEPS = {
-    "save_run",
-    "load_profile",
-    "catalog_lookup",
-    "nutrition_and_allergens",
-    "price_quote",
-    "vendor_eta",
-    "recommend",
-    "safety_gate",
-    "reserve_inventory",
-    "hold_delivery_slot",
-    "place_order",
-    "publish_event",
-}
-
-
 def _tagged(http, stack, key: str, value: str) -> list[dict[str, Any]]:
     """The spans of every trace in Zipkin that has a span tagged ``key=value`` (Zipkin
     answers whole traces: filter on the tag for the tagged spans themselves)."""
@@ -293,11 +282,7 @@ def test_an_order_is_one_trace_however_it_starts(route, http, stack, probe):
     if route == "api":
         r = http.post(f"{stack.url('workflow')}/orders", json=body)
     else:
-        r = http.post(
-            f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",
-            params={"instanceID": order_id},
-            json=body,
-        )
+        r = start_direct(http, stack, order_id, body)
     assert r.status_code == 202, r.text
     run = wait_run(http, stack, order_id)
     assert run["status"] == "completed", run

@@ -20,6 +20,7 @@ from tests.integration.conftest import (
     new_id,
     redis_json,
     run_record,
+    start_direct,
     start_order,
     wait_for_workflow,
     wait_run,
@@ -320,11 +321,7 @@ def test_host_killed_while_waiting_then_approved_places_the_order_once(
 def test_a_run_started_through_the_dapr_workflow_http_api_completes(http, stack, user):
     order_id = new_id("direct")
     body = {"order_id": order_id, "user_id": user, **SMALL}
-    r = http.post(
-        f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",
-        params={"instanceID": order_id},
-        json=body,
-    )
+    r = start_direct(http, stack, order_id, body)
     assert r.status_code == 202, r.text
     run = wait_run(http, stack, order_id)
     assert run["status"] == "completed", run
@@ -338,10 +335,11 @@ def test_a_direct_start_may_set_its_own_approval_timeout(http, stack, user):
     # A direct start (Dapr's start API, as `make load` uses) takes the per-order fields
     # POST /orders does.
     order_id = new_id("direct-timeout")
-    r = http.post(
-        f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",
-        params={"instanceID": order_id},
-        json={"order_id": order_id, "user_id": user, "approval_timeout_s": 2, **BIG},
+    r = start_direct(
+        http,
+        stack,
+        order_id,
+        {"order_id": order_id, "user_id": user, "approval_timeout_s": 2, **BIG},
     )
     assert r.status_code == 202, r.text
     run = wait_run(http, stack, order_id)
@@ -352,10 +350,8 @@ def test_a_direct_start_may_set_its_own_approval_timeout(http, stack, user):
 
 def test_a_direct_start_with_a_bad_order_fails_with_the_reason(http, stack):
     order_id = new_id("direct-bad")
-    r = http.post(
-        f"{stack.url('workflow-dapr')}/v1.0/workflows/dapr/snacktopus/start",
-        params={"instanceID": order_id},
-        json={"order_id": order_id, "user_id": "u", "request": "", "headcount": 0},
+    r = start_direct(
+        http, stack, order_id, {"order_id": order_id, "user_id": "u", "request": "", "headcount": 0}
     )
     assert r.status_code == 202, r.text
     state = wait_for_workflow(http, stack.url("workflow-dapr"), order_id)

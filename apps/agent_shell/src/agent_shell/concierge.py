@@ -63,6 +63,7 @@ class Plan:
     recall: Recall
     facts: grounding.Facts
     tools_used: tuple[str, ...]
+    asked_diets: frozenset = frozenset()  # the profile's and the question's
 
     @property
     def avoided(self) -> list[str]:
@@ -74,8 +75,15 @@ class Plan:
 
     @property
     def wanted_diets(self) -> set:
-        asked = set(self.profile.diet) if self.profile else set()
-        return (asked | catalog.diets_in(self.question)) & set(self.facts.diets_held)
+        return set(self.asked_diets) & set(self.facts.diets_held)
+
+    @property
+    def kinds(self) -> list[str]:
+        """What the basket is, in words: its diets, then "<allergen>-free" for each
+        avoided allergen those diets do not already imply ("gluten-free", "peanut-free")."""
+        implied = {a.value for d in self.wanted_diets for a in catalog.DIET_EXCLUDES.get(d, ())}
+        free = [f"{a.replace('_', ' ')}-free" for a in self.avoided if a not in implied]
+        return self.diets + free
 
 
 @dataclass(frozen=True)
@@ -110,10 +118,7 @@ def template_explanation(plan: Plan) -> str:
     if not plan.basket.lines:
         return "No basket fits the constraints."
     cats = sorted({ln.name.split(" (")[0] for ln in plan.basket.lines})
-    implied = {a.value for d in plan.wanted_diets for a in catalog.DIET_EXCLUDES.get(d, set())}
-    free = [f"{a.replace('_', ' ')}-free" for a in plan.avoided if a not in implied]
-    kinds = ", ".join(plan.diets + free)
-    fit = f"{kinds} " if kinds else ""
+    fit = f"{', '.join(plan.kinds)} " if plan.kinds else ""
     return (
         f"A {fit}mix of {', '.join(cats)} feeds all {plan.headcount} people "
         f"within the ${plan.budget:.2f} budget."
@@ -136,9 +141,7 @@ def explain_prompt(plan: Plan) -> str:
     join the messages as plain text), which ``make eval`` measured to keep the model's
     sentence ~10x more often than an instruction in a chat turn. At most three names and
     two kinds ("vegan", "peanut-free"): each fact is one the sentence may repeat."""
-    basket = plan.basket
-    implied = {a.value for d in plan.wanted_diets for a in catalog.DIET_EXCLUDES.get(d, set())}
-    kinds = plan.diets + [f"{a.replace('_', ' ')}-free" for a in plan.avoided if a not in implied]
+    basket, kinds = plan.basket, plan.kinds
     parts = [f"{plan.headcount} people", _names(plan)] + ([", ".join(kinds[:2])] if kinds else [])
     parts.append(f"total ${basket.total_usd:.2f} of ${plan.budget:.2f}")
     return f"{EXPLAIN_PROMPT.format(facts='; '.join(parts))} {_names(plan)}"
@@ -217,7 +220,17 @@ class Concierge:
             avoided=catalog.excluded_allergens(profile.allergies if profile else [], asked),
             diets=asked,
         )
-        return Plan(question, headcount, budget, basket, profile, recall, facts, tuple(ran))
+        return Plan(
+            question,
+            headcount,
+            budget,
+            basket,
+            profile,
+            recall,
+            facts,
+            tuple(ran),
+            frozenset(asked),
+        )
 
     # ------------------------------------------------------------------------------ /ask
     async def ask(self, user_id: str, session_id: str | None, question: str) -> Outcome:
@@ -416,7 +429,7 @@ class Concierge:
         )
         # Only flags on the basket reach the workflow's safety gate: a false claim in the
         # model's words was dropped here and must not block an order the tools got right.
-        gate = [f for f in evaluation.flags if f.severity == "block" and f.scope != "model_text"]
+        gate = [f for f in evaluator.basket_flags(evaluation.flags) if f.severity == "block"]
         return {
             "basket": plan.basket.model_dump(mode="json"),
             "explanation": evaluation.explanation,

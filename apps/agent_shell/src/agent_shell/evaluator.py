@@ -101,10 +101,14 @@ def evaluate_explanation(
     )
 
 
-def basket_verdict(flags: list[SafetyFlag]) -> str:
-    """The verdict on what the tools computed: flags on the model's text are left out,
+def basket_flags(flags: list[SafetyFlag]) -> list[SafetyFlag]:
+    """The flags on what the tools computed: flags on the model's text are left out,
     since the text they judge was dropped before anyone saw it."""
-    return verdict(f for f in flags if f.scope != "model_text")
+    return [f for f in flags if f.scope != "model_text"]
+
+
+def basket_verdict(flags: list[SafetyFlag]) -> str:
+    return verdict(basket_flags(flags))
 
 
 async def publish(topic: str, event: SafetyFlagged | Evaluated, settings: AgentSettings) -> None:
