@@ -230,23 +230,18 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
 
 
-def _absence_claims(sentence: str) -> tuple[str, set[Allergen], set[Diet]]:
-    """The sentence with its absence claims cut out, and what those claims say is absent
-    (allergens) or held (diets, from "gluten-free" and the like)."""
+def _absence_claims(sentence: str) -> tuple[str, set[Allergen]]:
+    """The sentence with its absence claims cut out, and the allergens those claims say
+    are absent ("no peanuts", "gluten-free")."""
     allergens: set[Allergen] = set()
-    diets: set[Diet] = set()
     for m in _ABSENCE.finditer(sentence):
         for raw in _LIST_SPLIT.split((m.group(1) or m.group(2)).lower()):
             word = singular(raw.replace(" ", "_").replace("-", "_"))
-            if word in {"dairy", "milk", "lactose"}:
-                diets.add(Diet.DAIRY_FREE)
-            if word == "gluten":
-                diets.add(Diet.GLUTEN_FREE)
             allergens |= ALLERGEN_FORMS.get(word) or ALLERGEN_FORMS.get(
                 word.replace("_", " "), set()
             )
     rest = _ABSENCE.sub(" ", sentence)
-    return rest, allergens, diets
+    return rest, allergens
 
 
 def _safety(sentence: str, rest: str, claimed: set[Allergen], facts: Facts) -> list[str]:
@@ -304,11 +299,11 @@ def _false_claims(sentence: str, rest: str, facts: Facts) -> list[str]:
             details.append(
                 f"false_claim: {m.group(0)!r}, the order is for {facts.numbers_people:g}"
             )
+    held = {d.value.replace("_", "-") for d in facts.diets_held} | {
+        f"{a.value.split('_')[0]}-free" for a in facts.avoided
+    }
     for m in _DENIAL.finditer(sentence):
         word = m.group(1).lower()
-        held = {d.value.replace("_", "-") for d in facts.diets_held} | {
-            f"{a.value.split('_')[0]}-free" for a in facts.avoided
-        }
         if word.replace(" ", "-") in held:
             details.append(f"false_claim: denies {word}, which the basket is")
     unsupported = sorted({w for w in _words(sentence) if w in unsupported_words()})
@@ -346,7 +341,7 @@ def _form(sentence: str, last: bool) -> list[str]:
 
 
 def check_sentence(sentence: str, facts: Facts, *, last: bool = False) -> SentenceCheck:
-    rest, claimed, _ = _absence_claims(sentence)
+    rest, claimed = _absence_claims(sentence)
     details = _form(sentence, last) + _safety(sentence, rest, claimed, facts)
     details += _grounding(rest, facts) + _false_claims(sentence, rest, facts)
     words = set(_words(sentence))
