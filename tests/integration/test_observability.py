@@ -173,7 +173,11 @@ def test_a_completed_order_is_one_trace_across_both_apps_and_sidecars(runs, http
         steps = {s.get("tags", {}).get("snacktopus.step") for s in spans}
         apis = {s.get("tags", {}).get("dapr.api") for s in spans}
         llm = any(s["name"] == "llm converse" for s in spans)
-        return spans if wanted <= steps and invoke in apis and llm else None
+        sidecars = {
+            s["localEndpoint"]["serviceName"] for s in spans if "dapr.api" in s.get("tags", {})
+        }
+        both = sidecars >= {"workflow-host", "agent-shell"}
+        return spans if wanted <= steps and invoke in apis and llm and both else None
 
     spans = wait_until(complete, 60, every=1)
     assert {s["traceId"] for s in spans} == {run["trace_id"]}
