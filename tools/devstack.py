@@ -210,6 +210,10 @@ class Stack:
                     str(s.placement_health_port),
                     "--metrics-port",
                     str(s.placement_metrics_port),
+                    # Its raft port too: Dapr's default (8201) is shared by every
+                    # placement on the machine and sits among app ports.
+                    "--initial-cluster",
+                    f"dapr-placement-0=127.0.0.1:{s.placement_raft_port}",
                     "--log-as-json",
                 ],
                 _http_ok(f"http://127.0.0.1:{s.placement_health_port}/healthz"),

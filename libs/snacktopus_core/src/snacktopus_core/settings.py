@@ -98,6 +98,7 @@ class StackSettings(BaseSettings):
     placement_port: int = _port(50005, "Dapr placement (actors).")
     placement_health_port: int = _port(58080, "placement healthz.")
     placement_metrics_port: int = _port(59090, "placement metrics.")
+    placement_raft_port: int = _port(58201, "placement's raft peer port (Dapr's default 8201).")
     scheduler_port: int = _port(50006, "Dapr scheduler (timers, reminders).")
     scheduler_health_port: int = _port(58081, "scheduler healthz.")
     scheduler_metrics_port: int = _port(59091, "scheduler metrics.")
