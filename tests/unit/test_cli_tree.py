@@ -209,3 +209,15 @@ def test_trace_exits_5_when_workflow_host_is_down(monkeypatch):
     result = invoke("snacktopus", "--dapr-http-port", "1", "trace", "ord-1", "--workflow-url", "x")
     assert result.exit_code == errors.exit_code(errors.ServiceUnavailable) == 5
     assert "unreachable" in result.output
+
+
+@pytest.mark.parametrize("prog", CLIS)
+def test_the_approver_can_come_from_the_environment(sidecar, monkeypatch, prog):
+    """The README exports SNACKTOPUS_APPROVER beside the token, then decides with neither
+    option: the decision names that approver, not the login name."""
+    monkeypatch.setenv("SNACKTOPUS_APPROVER", "carol")
+    monkeypatch.setenv("SNACKTOPUS_APPROVER_TOKEN", "t")
+    for args in (["approve", "ord-1"], ["reject", "ord-1", "--reason", "no"], ["expire", "ord-1"]):
+        result = invoke(prog, "--dapr-http-port", "9", *args)
+        assert result.exit_code == 0, result.output
+        assert "by carol" in result.stdout

@@ -29,7 +29,7 @@ log = logging.getLogger("agent_shell.main")
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(SERVICE, settings.log_level)
-    tracer = configure_tracing(SERVICE, settings)
+    configure_tracing(SERVICE, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -63,7 +63,7 @@ def create_app() -> FastAPI:
         ops_router(SERVICE, settings, {settings.llm_component, settings.memory_store})
     )
     app.include_router(api.router)
-    instrument(app, SERVICE, tracer)
+    instrument(app, SERVICE)
     return app
 
 

@@ -145,6 +145,16 @@ Token = Annotated[
 ]
 
 
+LOGIN = getpass.getuser()
+Approver = Annotated[
+    str,
+    typer.Option(
+        envvar="SNACKTOPUS_APPROVER",
+        help="Who decides: the approver the token belongs to (default: your login name).",
+    ),
+]
+
+
 def _decide(order_id: str, decision: str, approver: str, comment: str | None, token: str) -> None:
     from workflow_host import approvals, auth
     from workflow_host.runs import ApprovalDecision
@@ -224,7 +234,7 @@ def approve(
     ctx: typer.Context,
     order_id: str,
     token: Token,
-    approver: Annotated[str, typer.Option(help="Who approves.")] = getpass.getuser(),
+    approver: Approver = LOGIN,
     comment: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Approve an order waiting for a human."""
@@ -238,7 +248,7 @@ def reject(
     order_id: str,
     token: Token,
     reason: Annotated[str, typer.Option(help="Why (recorded and published).")],
-    approver: Annotated[str, typer.Option()] = getpass.getuser(),
+    approver: Approver = LOGIN,
 ) -> None:
     """Reject an order: it compensates and ends rejected."""
     _connect(ctx)
@@ -250,7 +260,7 @@ def expire(
     ctx: typer.Context,
     order_id: str,
     token: Token,
-    approver: Annotated[str, typer.Option()] = getpass.getuser(),
+    approver: Approver = LOGIN,
 ) -> None:
     """Force the timeout path now (drills): the order compensates and ends timed_out."""
     _connect(ctx)

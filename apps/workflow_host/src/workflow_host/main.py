@@ -24,7 +24,7 @@ SERVICE = "workflow-host"
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(SERVICE, settings.log_level)
-    tracer = configure_tracing(SERVICE, settings)
+    configure_tracing(SERVICE, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -50,7 +50,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(ops_router(SERVICE, settings, {settings.state_store, "workflowstate"}))
     app.include_router(api.router)
-    instrument(app, SERVICE, tracer)
+    instrument(app, SERVICE)
     return app
 
 

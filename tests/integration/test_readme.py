@@ -1,0 +1,162 @@
+"""The README's local-stack command blocks, run as written against the test stack.
+
+Each block marked ``<!-- tested: tests/integration/test_readme.py ... -->`` runs in one
+bash session (so its ``export`` lines carry to the commands after them), one command at a
+time, from the repository root, as a new user would paste it. Only the ports change, and
+only when the stack runs on other ports than the README's (a ``.env`` that shifts them).
+
+What "runs" means: every command exits 0 and every ``curl`` gets a 2xx, except answers the
+README itself documents as depending on the order's state at that moment (a decision or a
+cancel on an order that is not waiting, or not yet known, is 404/409 with our problem body;
+the CLI's exit 4). A wrong path, a missing token, a body the API refuses or a command that
+does not exist fails the test, with the command and what it got.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+MARKER = "<!-- tested: tests/integration/test_readme.py"
+# Commands whose answer depends on where the order is when they run (README says so).
+STATE_DEPENDENT = re.compile(r"/decision|/cancel|snacktopus (approve|reject|expire)\b")
+
+
+@dataclass
+class Ran:
+    command: str
+    rc: int
+    http_code: int | None
+    body: str
+    output: str
+
+
+def readme_blocks() -> list[list[str]]:
+    """The marked ```bash blocks, each as its list of commands (continuations joined,
+    comment-only lines dropped)."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    blocks: list[list[str]] = []
+    for i, line in enumerate(lines):
+        if not line.startswith(MARKER):
+            continue
+        assert lines[i + 1].startswith("```bash"), f"README line {i + 2}: not a bash block"
+        body = []
+        for raw in lines[i + 2 :]:
+            if raw.startswith("```"):
+                break
+            body.append(raw)
+        blocks.append(_commands(body))
+    return blocks
+
+
+def _commands(body: list[str]) -> list[str]:
+    commands, current = [], ""
+    for raw in body:
+        line = raw.rstrip()
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        current += line[:-1] + " " if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            commands.append(current)
+            current = ""
+    return commands
+
+
+def shifted(command: str, stack) -> str:
+    """The command with the README's default ports replaced by the running stack's."""
+    s = stack.settings
+    ports = {
+        "8001": s.agent_app_port,
+        "8002": s.workflow_app_port,
+        "3502": s.workflow_dapr_http_port,
+        "6390": s.redis_port,
+        "9411": s.zipkin_port,
+    }
+    for default, port in ports.items():
+        command = re.sub(rf"(localhost|127\.0\.0\.1):{default}\b", rf"\g<1>:{port}", command)
+    return command
+
+
+def run_block(commands: list[str], tmp: Path) -> list[Ran]:
+    """Runs the commands in one bash session; ``curl`` is wrapped to record each answer's
+    status and body beside the command's exit status."""
+    script = [
+        "cd " + json.dumps(str(ROOT)),
+        'curl() { command curl -sS -o "$OUT.body" -w \'%{http_code}\' "$@" > "$OUT.code"; }',
+    ]
+    for n, command in enumerate(commands):
+        out = tmp / f"cmd{n}"
+        script += [
+            f"OUT={json.dumps(str(out))}",
+            # On lines of its own: a README command may end in a comment.
+            f"(\n{command}\n) > {json.dumps(str(out))}.out 2>&1 < /dev/null",
+            f"echo $? > {json.dumps(str(out))}.rc",
+        ]
+        if command.startswith("export "):
+            script.append(command)  # the subshell above only checked that it works
+    tmp.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["bash", "-c", "\n".join(script)], timeout=900, check=True)
+    return [_ran(command, tmp / f"cmd{n}") for n, command in enumerate(commands)]
+
+
+def _ran(command: str, out: Path) -> Ran:
+    def read(suffix: str) -> str:
+        path = out.with_name(out.name + suffix)
+        return path.read_text() if path.exists() else ""
+
+    code = read(".code").strip()
+    return Ran(command, int(read(".rc")), int(code) if code else None, read(".body"), read(".out"))
+
+
+def refusal(ran: Ran) -> str | None:
+    """Why this command did not run as the README promises, or None."""
+    state_dependent = STATE_DEPENDENT.search(ran.command) is not None
+    if "Unauthenticated" in ran.output or "Unauthenticated" in ran.body:
+        return "the sidecar refused the call: Unauthenticated"
+    if ran.http_code is not None:
+        if 200 <= ran.http_code < 300:
+            return None
+        if state_dependent and ran.http_code in (404, 409) and _ours(ran.body):
+            return None
+        return f"HTTP {ran.http_code}: {ran.body[:300]}"
+    if ran.rc == 0 or (state_dependent and ran.rc == 4):
+        return None
+    return f"exit {ran.rc}: {ran.output[-300:]}"
+
+
+def _ours(body: str) -> bool:
+    """A problem body our APIs answer (FastAPI's own 404 for a missing route says only
+    "Not Found")."""
+    try:
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(detail, str) and detail != "Not Found"
+
+
+def test_the_readme_marks_its_local_stack_blocks():
+    blocks = readme_blocks()
+    assert len(blocks) == 4, "agent-shell, workflow-host, snacktopus CLI, Dapr CLI"
+    assert all(blocks), "a marked block with no command"
+
+
+def test_the_readme_blocks_run_as_written(stack, tmp_path):
+    """In README order, as a reader goes: the CLI block decides the order the
+    workflow-host block started."""
+    failures: dict[str, str] = {}
+    for n, block in enumerate(readme_blocks()):
+        ran = run_block([shifted(c, stack) for c in block], tmp_path / f"block{n}")
+        for r in ran:
+            print(f"$ {r.command}\n  -> rc {r.rc}, http {r.http_code}")
+        failures |= {r.command: why for r in ran if (why := refusal(r))}
+        if n < 2:  # the two API blocks: their first calls need no particular state
+            assert any(r.http_code and 200 <= r.http_code < 300 for r in ran), block
+    assert failures == {}, "\n".join(f"{c}\n    {w}" for c, w in failures.items())
