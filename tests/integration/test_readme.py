@@ -71,17 +71,13 @@ def _commands(body: list[str]) -> list[str]:
 
 
 def shifted(command: str, stack) -> str:
-    """The command with the README's default ports replaced by the running stack's."""
+    """The command with the README's ports (the stack's defaults) replaced by the running
+    stack's."""
     s = stack.settings
-    ports = {
-        "8001": s.agent_app_port,
-        "8002": s.workflow_app_port,
-        "3502": s.workflow_dapr_http_port,
-        "6390": s.redis_port,
-        "9411": s.zipkin_port,
-    }
-    for default, port in ports.items():
-        command = re.sub(rf"(localhost|127\.0\.0\.1):{default}\b", rf"\g<1>:{port}", command)
+    for name, field in type(s).model_fields.items():
+        if name.endswith("_port") and field.default != getattr(s, name):
+            host = r"(localhost|127\.0\.0\.1)"
+            command = re.sub(rf"{host}:{field.default}\b", rf"\g<1>:{getattr(s, name)}", command)
     return command
 
 
