@@ -15,7 +15,7 @@ STACK := $(PY) tools/devstack.py
 PYTEST_ARGS ?=
 
 .PHONY: help dev deps runtime up up-test down status logs run-agent run-workflow demo \
-        test test-unit test-integration eval lint fmt versions clean fuzz approver-token load bench test-static test-images base-images images helm-lint \
+        test test-unit test-integration eval lint fmt versions clean fuzz approver-token load bench bench-retention test-static test-images base-images images helm-lint \
         kind-node-image kind-images kind-up kind-down kind-status helm-install helm-uninstall test-k8s
 
 help: ## list the targets
@@ -99,6 +99,9 @@ load: dev ## Locust scenario on the local stack (USERS=6 RATE=1 DURATION=180; bo
 
 bench: dev ## snacktopus vs bare Dapr workflow (echo LLM) and /ask vs plain converse -> loadtest/results/bench-*.json
 	$(PY) loadtest/bench.py
+
+bench-retention: dev ## Redis memory per 1,000 finished orders, with and without retention -> loadtest/results/retention-*.json
+	$(PY) loadtest/retention_bench.py
 
 eval: dev ## the concierge's eval set against the stack (starts and stops it if none runs) -> evals/results/
 	$(PY) tools/eval.py $(EVAL_ARGS)

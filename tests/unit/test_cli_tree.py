@@ -68,12 +68,12 @@ def sidecar(monkeypatch):
     return seen
 
 
-def test_snacktopus_has_the_approval_commands_and_trace():
-    assert commands(cli.app) == [*APPROVAL_COMMANDS, "trace"]
+def test_snacktopus_has_the_approval_commands_trace_and_purge():
+    assert commands(cli.app) == [*APPROVAL_COMMANDS, "trace", "purge"]
     result = invoke("snacktopus", "--help")
     assert result.exit_code == 0, result.output
     assert "Usage: snacktopus [OPTIONS] COMMAND" in result.output
-    for name in [*APPROVAL_COMMANDS, "trace", "--dapr-grpc-port", "--dapr-http-port"]:
+    for name in [*APPROVAL_COMMANDS, "trace", "purge", "--dapr-grpc-port", "--dapr-http-port"]:
         assert name in result.output
 
 

@@ -7,6 +7,7 @@
     snacktopus expire ORDER_ID [--token T]  force the timeout path (compensates)
     snacktopus watch ORDER_ID           follow a run until it ends
     snacktopus trace ORDER_ID           an order's story: run record and Zipkin trace
+    snacktopus purge [--older-than-days D | --ended-before T]  forget finished orders
 
 ``snacktopus-approve`` is an alias of the approval commands (all of the above but
 ``trace``), with the same options, output and exit codes: ``snacktopus-approve pending``.
@@ -33,6 +34,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import httpx
@@ -302,6 +304,48 @@ app = typer.Typer(
 )
 app.add_typer(approval_commands)
 app.add_typer(trace_cli.app)
+# Operators' commands: `snacktopus` only, not the approvers' alias.
+admin_commands = typer.Typer()
+app.add_typer(admin_commands)
+
+
+@admin_commands.command()
+def purge(
+    ctx: typer.Context,
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(min=0, help="Forget orders that ended this long ago (RUN_RETENTION_DAYS)."),
+    ] = None,
+    ended_before: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"],
+            help="Or: forget orders that ended before this instant (ISO 8601 with offset).",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many orders.")] = 500,
+) -> None:
+    """One retention sweep now: purge the workflow instances and keys of finished orders
+    (their ledger entries stay). Exit 5 when some could not be forgotten (retried next time)."""
+    from workflow_host import retention
+    from workflow_host.settings import get_settings
+
+    if older_than_days is not None and ended_before is not None:
+        raise typer.BadParameter("give --older-than-days or --ended-before, not both")
+    _connect(ctx)
+    days = get_settings().run_retention_days if older_than_days is None else older_than_days
+    cutoff = ended_before or datetime.now(UTC) - timedelta(days=days)
+    with _reported():
+        result = retention.sweep(cutoff, limit)
+    out.print(
+        f"forgot {len(result.forgotten)} of {result.examined} indexed orders that ended "
+        f"before {result.cutoff.isoformat()}; {len(result.unfinished)} still finishing"
+    )
+    for order_id, why in result.failed.items():
+        err.print(f"{order_id}: {why}")
+    if result.failed:
+        raise typer.Exit(exit_code(ServiceUnavailable))
+
 
 # `snacktopus-approve`: the alias, the approval commands alone, as they always were.
 approve_app = typer.Typer(

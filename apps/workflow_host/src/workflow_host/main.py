@@ -15,7 +15,7 @@ from snacktopus_core.telemetry import (
 )
 from snacktopus_core.web import instrument, new_app, ops_router
 
-from workflow_host import api
+from workflow_host import api, retention
 from workflow_host.settings import get_settings
 
 SERVICE = "workflow-host"
@@ -34,9 +34,11 @@ def create_app() -> FastAPI:
         wfr = build_runtime()
         wfr.start()
         quiet_sdk_loggers()
+        sweeper = retention.start_sweeper(settings)
         try:
             yield
         finally:
+            sweeper.set()
             wfr.shutdown()
             await app.state.sidecar_http.aclose()
             sidecar.close_sync_clients()

@@ -39,6 +39,11 @@ class WorkflowSettings(AppSettings):
         description="Secret store holding approver tokens as `approver-<name>` (scoped to us).",
     )
     blocked_skus: list[str] = Field(default=[], description="SKUs never to order (comma list).")
+    # Retention (retention.py): a finished order's instance and keys are forgotten this
+    # long after it ended; its ledger entry stays.
+    run_retention_days: float = Field(default=30.0, gt=0, le=3650)
+    retention_sweep_interval_s: float = Field(default=3600.0, ge=1, le=7 * 24 * 3600)
+    retention_sweep_limit: int = Field(default=500, ge=1, le=100_000)
     # Fault injection, for tests and drills only: lets an order's input name branches or
     # undo steps that must fail. Off by default; refused in the order input when off.
     allow_fault_injection: bool = False

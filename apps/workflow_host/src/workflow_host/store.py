@@ -202,19 +202,30 @@ def save_run(
     raise EtagConflict(f"{bucket}: still conflicting after 20 attempts: {last}")
 
 
+def _entries(buckets: dict[str, tuple[Any | None, str | None]]) -> dict[str, tuple[str, str]]:
+    rows = sorted(
+        (updated_at, order_id, status)
+        for bucket, _ in buckets.values()
+        for order_id, (status, updated_at) in (bucket or {}).items()
+    )
+    return {order_id: (status, updated_at) for updated_at, order_id, status in rows}
+
+
+def index_entries() -> dict[str, tuple[str, str]]:
+    """``{order_id: (status, updated_at)}`` of every bucket, least recently updated first."""
+    return _entries(get_many([_bucket_key(n) for n in range(INDEX_BUCKETS)]))
+
+
 def index() -> dict[str, str]:
     """``{order_id: status}``, least recently updated first."""
-    keys = [LEGACY_INDEX_KEY] + [_bucket_key(n) for n in range(INDEX_BUCKETS)]
-    values = get_many(keys)
-    legacy = values.pop(LEGACY_INDEX_KEY)[0] or {}
-    rows = [
-        (updated_at, order_id, status)
-        for bucket, _ in values.values()
-        for order_id, (status, updated_at) in (bucket or {}).items()
-    ]
-    rows.sort()
-    out = dict(legacy)  # the single map predates every bucket entry: the oldest
-    for _, order_id, status in rows:
+    values = get_many([LEGACY_INDEX_KEY] + [_bucket_key(n) for n in range(INDEX_BUCKETS)])
+    out = dict(values.pop(LEGACY_INDEX_KEY)[0] or {})  # predates every bucket: the oldest
+    for order_id, (status, _) in _entries(values).items():
         out.pop(order_id, None)
         out[order_id] = status
     return out
+
+
+def drop_from_index(order_id: str) -> None:
+    """Removes an order's entry from its bucket (retention)."""
+    update(index_bucket(order_id), lambda e: {k: v for k, v in (e or {}).items() if k != order_id})

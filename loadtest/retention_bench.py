@@ -1,0 +1,153 @@
+"""Redis memory per 1,000 finished orders, with and without retention (``make
+bench-retention``), so an operator can size Redis.
+
+    .venv/bin/python loadtest/retention_bench.py [--runs 1000] [--concurrency 8]
+
+On the bench stack of ``make bench`` (its own run folder and empty store, echo model,
+every order auto-approved): Redis' ``used_memory`` and its keys, by owner, are read
+before ``--runs`` orders, after they all ended (no retention: what a month of orders
+leaves), and after one retention sweep (``snacktopus purge --ended-before <now>``, the
+same sweep workflow-host runs every ``RETENTION_SWEEP_INTERVAL_S``). Figures are scaled to
+1,000 orders. Writes ``loadtest/results/retention-<date>.json``; asserts nothing.
+
+What retention leaves is the ledger entry of each placed order (kept on purpose) and what
+agent-shell keeps of its asks: its DurableAgent's workflow instances and its memory, which
+workflow-host's retention does not own (counted apart, so the figure says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loadtest.bench import ORDER, Bench, bench_stack  # noqa: E402
+
+console = Console()
+
+
+def owner(key: str) -> str:
+    """Whose a key is: ``<app> instances`` (Dapr's workflow actor state) or ``<app>``."""
+    app, _, rest = key.partition("||")
+    if not rest:
+        return "other"
+    return f"{app} instances" if rest.startswith("dapr.internal.") else app
+
+
+def snapshot(r: redis.Redis) -> dict[str, Any]:
+    keys = Counter(owner(k) for k in r.scan_iter(count=5000))
+    return {"used_memory": int(r.info("memory")["used_memory"]), "keys": dict(keys)}
+
+
+def statuses(r: redis.Redis) -> Counter:
+    """Orders by status, from workflow-host's runs index as Dapr stored it in Redis."""
+    out: Counter = Counter()
+    for key in r.scan_iter(match="workflow-host||runs-index:*", count=1000):
+        out.update(status for status, _ in json.loads(r.hget(key, "data") or "{}").values())
+    return out
+
+
+def purge(stack_run: Path) -> str:
+    """One retention sweep through the public CLI, pointed at the bench stack's sidecar
+    and token (its run folder)."""
+    cutoff = datetime.now(UTC).isoformat()
+    result = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/snacktopus"),
+            "purge",
+            "--ended-before",
+            cutoff,
+            "--limit",
+            "100000",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "RUN_DIR": str(stack_run)},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"purge failed ({result.returncode}): {result.stdout}{result.stderr}")
+    return result.stdout.strip()
+
+
+def per_1000(before: dict, after: dict, runs: int) -> dict[str, Any]:
+    scale = 1000 / runs
+    owners = set(before["keys"]) | set(after["keys"])
+    return {
+        "bytes": round((after["used_memory"] - before["used_memory"]) * scale),
+        "keys": {
+            o: round((after["keys"].get(o, 0) - before["keys"].get(o, 0)) * scale) for o in owners
+        },
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    stack = bench_stack()
+    with stack.borrowed("bench"):
+        r = redis.Redis(host="127.0.0.1", port=stack.s.redis_port, decode_responses=True)
+        bench = Bench(stack)
+        for _ in range(3):
+            bench.one_run("snacktopus", ORDER)  # warm-up: clients, actors, placement
+        before = snapshot(r)
+        console.print(f"{args.runs} orders, {args.concurrency} in flight")
+        t = time.perf_counter()
+        bench.throughput("snacktopus", ORDER, args.runs, args.concurrency)
+        seconds = time.perf_counter() - t
+        time.sleep(2)  # the last instances' final writes
+        ended = snapshot(r)
+        outcomes = statuses(r)
+        console.print(f"ended: {dict(outcomes)}")
+        console.print("retention sweep: " + (swept := purge(stack.run)))
+        swept_snapshot = snapshot(r)
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "params": {"runs": args.runs, "concurrency": args.concurrency, "order": ORDER},
+        "seconds_for_runs": round(seconds, 1),
+        "statuses": dict(outcomes),
+        "sweep": swept,
+        "snapshots": {"before": before, "ended": ended, "after_retention": swept_snapshot},
+        "per_1000_runs_without_retention": per_1000(before, ended, args.runs),
+        "per_1000_runs_with_retention": per_1000(before, swept_snapshot, args.runs),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    if not 10 <= args.runs <= 5000 or not 1 <= args.concurrency <= 32:
+        parser.error("--runs must be 10..5000 and --concurrency 1..32")
+    result = run(args)
+    table = Table(title=f"Redis per 1,000 finished orders ({result['date']})")
+    table.add_column("")
+    table.add_column("used_memory")
+    table.add_column("keys by owner")
+    for label, key in (("no retention", "without"), ("after retention", "with")):
+        fig = result[f"per_1000_runs_{key}_retention"]
+        keys = ", ".join(f"{o} {n:+d}" for o, n in sorted(fig["keys"].items()) if n)
+        table.add_row(label, f"{fig['bytes'] / 2**20:.1f} MiB", keys)
+    console.print(table)
+    out = ROOT / "loadtest" / "results" / f"retention-{datetime.now(UTC):%Y%m%d-%H%M}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(f"wrote {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
