@@ -114,16 +114,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         console.print(f"ended: {dict(outcomes)}")
         console.print("retention sweep: " + (swept := purge(stack.run)))
         swept_snapshot = snapshot(r)
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "params": {"runs": args.runs, "concurrency": args.concurrency, "order": ORDER},
-        "seconds_for_runs": round(seconds, 1),
-        "statuses": dict(outcomes),
-        "sweep": swept,
-        "snapshots": {"before": before, "ended": ended, "after_retention": swept_snapshot},
-        "per_1000_runs_without_retention": per_1000(before, ended, args.runs),
-        "per_1000_runs_with_retention": per_1000(before, swept_snapshot, args.runs),
-    }
+        # Written before the stack stops: a slow stop must not lose the figures.
+        return save(
+            {
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "params": {"runs": args.runs, "concurrency": args.concurrency, "order": ORDER},
+                "seconds_for_runs": round(seconds, 1),
+                "statuses": dict(outcomes),
+                "sweep": swept,
+                "snapshots": {"before": before, "ended": ended, "after_retention": swept_snapshot},
+                "per_1000_runs_without_retention": per_1000(before, ended, args.runs),
+                "per_1000_runs_with_retention": per_1000(before, swept_snapshot, args.runs),
+            }
+        )
+
+
+def save(result: dict[str, Any]) -> dict[str, Any]:
+    out = ROOT / "loadtest" / "results" / f"retention-{datetime.now(UTC):%Y%m%d-%H%M}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(f"wrote {out.relative_to(ROOT)}")
+    return result
 
 
 def main() -> int:
@@ -143,9 +153,6 @@ def main() -> int:
         keys = ", ".join(f"{o} {n:+d}" for o, n in sorted(fig["keys"].items()) if n)
         table.add_row(label, f"{fig['bytes'] / 2**20:.1f} MiB", keys)
     console.print(table)
-    out = ROOT / "loadtest" / "results" / f"retention-{datetime.now(UTC):%Y%m%d-%H%M}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"wrote {out.relative_to(ROOT)}")
     return 0
 
 
