@@ -10,12 +10,15 @@ It reads what each order wants from its id (``load-approve-…``, ``load-reject-
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import httpx
 from dapr.conf import settings as dapr_settings
-from snacktopus_core.settings import StackSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
+from tools.stack_settings import StackSettings
 
 
 def main() -> int:

@@ -60,11 +60,10 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from snacktopus_core.settings import StackSettings  # noqa: E402
-
 from loadtest.stats import pct  # noqa: E402
 from tests.support import metric_sum  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
+from tools.stack_settings import StackSettings  # noqa: E402
 
 console = Console(highlight=False)
 ORDER = {"request": "snacks for 4 people", "headcount": 4, "budget_usd": 20}

@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.contracts import TERMINAL  # noqa: E402
-from snacktopus_core.settings import StackSettings  # noqa: E402
 
 from loadtest.stats import pct  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
+from tools.stack_settings import StackSettings  # noqa: E402
 
 QUESTIONS = [
     "Snacks for {n} people",

@@ -25,9 +25,8 @@ from rich.panel import Panel
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make tools/ importable as a package
 
-from snacktopus_core.settings import StackSettings  # noqa: E402
-
 from tools.devstack import Stack  # noqa: E402
+from tools.stack_settings import StackSettings  # noqa: E402
 
 console = Console(highlight=False)
 

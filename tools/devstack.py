@@ -32,9 +32,12 @@ from pathlib import Path
 import httpx
 import yaml
 from rich.console import Console
-from snacktopus_core.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: `tools` is a package of the repository
+
+from tools.stack_settings import StackSettings  # noqa: E402
+
 console = Console(stderr=True, highlight=False)
 
 

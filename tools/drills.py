@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.contracts import TERMINAL  # noqa: E402
-from snacktopus_core.settings import StackSettings  # noqa: E402
 
 from tools.devstack import Stack  # noqa: E402
+from tools.stack_settings import StackSettings  # noqa: E402
 
 SMALL = {"request": "snacks for 4 people", "budget_usd": 20, "headcount": 4}
 BIG = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}

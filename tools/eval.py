@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: make tools/ and evals/ importable
 
 import typer  # noqa: E402
-from snacktopus_core.settings import StackSettings  # noqa: E402
 
 from evals import harness  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
+from tools.stack_settings import StackSettings  # noqa: E402
 
 # The targets of issue #19, checked on every full run.
 TARGETS = {

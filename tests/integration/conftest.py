@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from snacktopus_core.settings import StackSettings
 from workflow_host.runs import TERMINAL
 
 from tests.support import BIG_ORDER, LONG_APPROVAL_S, metric_sum, wait_until
 from tools.devstack import Stack
+from tools.stack_settings import StackSettings
 
 
 @dataclass

@@ -4,8 +4,9 @@ from pathlib import Path
 import pytest
 from agent_shell.settings import AgentSettings
 from pydantic import ValidationError
-from snacktopus_core.settings import StackSettings
 from workflow_host.settings import WorkflowSettings
+
+from tools.stack_settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,3 +33,21 @@ def test_env_example_lists_every_setting():
         for name, field in model.model_fields.items():
             env = (field.alias or name).upper()
             assert env in listed, f"{model.__name__}.{name} ({env}) missing from .env.example"
+
+
+def test_the_cli_defaults_are_the_local_stacks():
+    """The CLI ships in the image without the stack's settings; its defaults are a copy of
+    the stack's for the ports it needs, kept in step here."""
+    from workflow_host.cli_settings import CliSettings
+
+    cli, stack = CliSettings.model_fields, StackSettings.model_fields
+    assert set(cli) <= set(stack)
+    assert {name: f.default for name, f in cli.items()} == {
+        name: stack[name].default for name in cli
+    }
+
+
+def test_the_library_in_the_images_has_no_stack_settings():
+    import snacktopus_core.settings as core
+
+    assert not hasattr(core, "StackSettings")

@@ -50,9 +50,9 @@ from snacktopus_core.errors import (
     UnknownOrder,
     exit_code,
 )
-from snacktopus_core.settings import StackSettings
 
 from workflow_host import trace_cli
+from workflow_host.cli_settings import CliSettings
 
 # Piped output (scripts, tests) gets full-width rows instead of rich's 80-column default.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -91,7 +91,7 @@ def _connect(ctx: typer.Context) -> None:
     from dapr.conf import settings as dapr_settings
 
     ports = ctx.find_object(Sidecar) or Sidecar()
-    stack = StackSettings()
+    stack = CliSettings()
     grpc = ports.grpc_port or stack.workflow_dapr_grpc_port
     http = ports.http_port or stack.workflow_dapr_http_port
     dapr_settings.DAPR_GRPC_PORT = grpc

@@ -14,7 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from snacktopus_core.errors import ServiceUnavailable, UnknownOrder, exit_code
-from snacktopus_core.settings import StackSettings
+
+from workflow_host.cli_settings import CliSettings
 
 # The `trace` command, added to the `snacktopus` command line (workflow_host.cli.app). No
 # callback: Typer merges a nameless sub-app's commands into its parent. Unlike the approval
@@ -30,8 +31,8 @@ def trace_order(
     workflow_url: Annotated[str | None, typer.Option(help="workflow-host base URL.")] = None,
 ) -> None:
     """Print an order's timeline from its run record and its Zipkin trace."""
-    stack = StackSettings()
-    zipkin = zipkin or stack.zipkin_url
+    stack = CliSettings()
+    zipkin = zipkin or f"http://127.0.0.1:{stack.zipkin_port}"
     workflow_url = workflow_url or f"http://127.0.0.1:{stack.workflow_app_port}"
     try:
         r = httpx.get(f"{workflow_url}/orders/{order_id}", timeout=10)

@@ -1,22 +1,21 @@
 """Settings shared by every Snacktopus process, read with pydantic-settings.
 
 Each app has one settings model of its own (``agent_shell.settings``,
-``workflow_host.settings``) built on :class:`AppSettings`; the local stack's ports live in
-:class:`StackSettings`. Values come from the environment, then ``.env``; ``.env.example``
-lists every variable with its default. Invalid values fail at start-up with pydantic's
+``workflow_host.settings``) built on :class:`AppSettings`; the local stack's ports are not
+the apps' business and live with the tools that run it (``tools/stack_settings.py``).
+Values come from the environment, then ``.env``; ``.env.example`` lists every variable
+with its default. Invalid values fail at start-up with pydantic's
 message naming the variable, never later in a request.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-_ENV = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+ENV_FILE = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
 
 def dapr_token_header(token: str | None) -> dict[str, str]:
@@ -24,27 +23,20 @@ def dapr_token_header(token: str | None) -> dict[str, str]:
     return {"dapr-api-token": token} if token else {}
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _port(default: int, what: str) -> int:
+def port_field(default: int, what: str) -> int:
     return Field(default=default, ge=1, le=65535, description=what)
 
 
 class AppSettings(BaseSettings):
     """What every app needs: where its sidecar is, telemetry and logging."""
 
-    model_config = _ENV
+    model_config = ENV_FILE
 
     dapr_host: str = Field(default="127.0.0.1", description="Address of this app's sidecar.")
     # The Dapr SDK reads DAPR_HTTP_PORT / DAPR_GRPC_PORT / DAPR_API_TOKEN itself; the same
     # names here make them visible to our own code (readiness checks, httpx calls).
-    dapr_http_port: int = _port(3500, "This app's daprd HTTP port (DAPR_HTTP_PORT).")
-    dapr_grpc_port: int = _port(50001, "This app's daprd gRPC port (DAPR_GRPC_PORT).")
+    dapr_http_port: int = port_field(3500, "This app's daprd HTTP port (DAPR_HTTP_PORT).")
+    dapr_grpc_port: int = port_field(50001, "This app's daprd gRPC port (DAPR_GRPC_PORT).")
     dapr_api_token: str | None = Field(
         default=None,
         repr=False,
@@ -71,125 +63,3 @@ class AppSettings(BaseSettings):
     def sidecar_headers(self) -> dict[str, str]:
         """Headers for our own HTTP calls to the sidecar (the SDK adds the token itself)."""
         return dapr_token_header(self.dapr_api_token)
-
-
-class StackSettings(BaseSettings):
-    """Ports and paths of the local one-machine stack (``make up``).
-
-    Defaults avoid the clashes of Dapr's own defaults: placement and scheduler both
-    default to healthz 8080 and metrics 9090, and each daprd to metrics 9090.
-    """
-
-    model_config = _ENV
-
-    run_dir: Path = Field(default=Path(".run"), description="Pids, logs, data of `make up`.")
-    cache_dir: Path = Field(default=Path.home() / ".cache" / "snacktopus")
-    stack_profile: Literal["dev", "test", "bench"] = "dev"
-
-    redis_port: int = _port(6390, "Redis (state store and pub/sub).")
-    zipkin_port: int = _port(9411, "Zipkin API and UI.")
-    ollama_port: int = _port(11434, "Ollama API.")
-    ollama_model: str = Field(
-        default="gemma3:270m",
-        min_length=1,
-        description="The model Ollama serves to the llm component: gemma3:270m or smollm2:135m.",
-    )
-
-    placement_port: int = _port(50005, "Dapr placement (actors).")
-    placement_health_port: int = _port(58080, "placement healthz.")
-    placement_metrics_port: int = _port(59090, "placement metrics.")
-    placement_raft_port: int = _port(58201, "placement's raft peer port (Dapr's default 8201).")
-    scheduler_port: int = _port(50006, "Dapr scheduler (timers, reminders).")
-    scheduler_health_port: int = _port(58081, "scheduler healthz.")
-    scheduler_metrics_port: int = _port(59091, "scheduler metrics.")
-    scheduler_etcd_client_port: int = _port(52379, "scheduler's embedded etcd client port.")
-    scheduler_etcd_peer_port: int = _port(52380, "scheduler's embedded etcd peer port.")
-
-    agent_app_port: int = _port(8001, "agent-shell HTTP API.")
-    agent_dapr_http_port: int = _port(3501, "agent-shell's daprd HTTP.")
-    agent_dapr_grpc_port: int = _port(50011, "agent-shell's daprd gRPC.")
-    agent_dapr_internal_grpc_port: int = _port(50021, "agent-shell's daprd internal gRPC.")
-    agent_dapr_metrics_port: int = _port(9091, "agent-shell's daprd metrics.")
-
-    workflow_app_port: int = _port(8002, "workflow-host HTTP API.")
-    workflow_dapr_http_port: int = _port(3502, "workflow-host's daprd HTTP.")
-    workflow_dapr_grpc_port: int = _port(50012, "workflow-host's daprd gRPC.")
-    workflow_dapr_internal_grpc_port: int = _port(50022, "workflow-host's daprd internal gRPC.")
-    workflow_dapr_metrics_port: int = _port(9092, "workflow-host's daprd metrics.")
-
-    probe_app_port: int = _port(8003, "event-probe subscriber app (test profile).")
-    probe_dapr_http_port: int = _port(3503, "event-probe daprd HTTP (test profile).")
-    probe_dapr_grpc_port: int = _port(50013, "event-probe daprd gRPC (test profile).")
-    probe_dapr_internal_grpc_port: int = _port(50023, "event-probe daprd internal gRPC.")
-    probe_dapr_metrics_port: int = _port(9093, "event-probe daprd metrics.")
-
-    bare_app_port: int = _port(8004, "bare-bench baseline workflow app (bench profile).")
-    bare_dapr_http_port: int = _port(3504, "bare-bench daprd HTTP (bench profile).")
-    bare_dapr_grpc_port: int = _port(50014, "bare-bench daprd gRPC (bench profile).")
-    bare_dapr_internal_grpc_port: int = _port(50024, "bare-bench daprd internal gRPC.")
-    bare_dapr_metrics_port: int = _port(9094, "bare-bench daprd metrics.")
-
-    @model_validator(mode="after")
-    def _ports_distinct(self) -> Self:
-        seen: dict[int, str] = {}
-        for name, value in self:
-            if name.endswith("_port"):
-                if value in seen:
-                    raise ValueError(f"{name} and {seen[value]} both use port {value}")
-                seen[value] = name
-        return self
-
-    approvers: list[str] = Field(
-        default=["alice", "bob", "carol", "dave", "erin", "frank", "gina", "olga"],
-        description="Approvers the local stack issues tokens for (secret approver-<name>).",
-    )
-
-    @field_validator("approvers", mode="before")
-    @classmethod
-    def _split_approvers(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [v.strip() for v in value.split(",") if v.strip()]
-        return value
-
-    @property
-    def tokens_file(self) -> Path:
-        """The local stack's Dapr API and app API tokens (0600, made by ``make up``)."""
-        return self.run_dir / "tokens.json"
-
-    @property
-    def secrets_file(self) -> Path:
-        """The local secret store's file (approver tokens; 0600, made by ``make up``)."""
-        return self.run_dir / "secrets.json"
-
-    def local_tokens(self) -> dict:
-        return _read_json(self.tokens_file)
-
-    def local_secrets(self) -> dict[str, str]:
-        return _read_json(self.secrets_file)
-
-    def local_dapr_api_token(self) -> str | None:
-        """The token the local stack's sidecars require, for tools run beside it."""
-        return self.local_tokens().get("dapr_api_token")
-
-    def sidecar_headers(self) -> dict[str, str]:
-        return dapr_token_header(self.local_dapr_api_token())
-
-    def approver_auth(self, approver: str) -> dict[str, str]:
-        """``Authorization`` for a local approver (demo, drills, tests)."""
-        token = self.approver_token(approver)
-        return {"authorization": f"Bearer {token}"} if token else {}
-
-    def approver_token(self, approver: str) -> str | None:
-        return self.local_secrets().get(f"approver-{approver}")
-
-    @property
-    def redis_host(self) -> str:
-        return f"127.0.0.1:{self.redis_port}"
-
-    @property
-    def zipkin_url(self) -> str:
-        return f"http://127.0.0.1:{self.zipkin_port}"
-
-    @property
-    def ollama_url(self) -> str:
-        return f"http://127.0.0.1:{self.ollama_port}"
