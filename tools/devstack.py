@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 from rich.console import Console
 from snacktopus_core.settings import StackSettings
 
@@ -146,6 +147,7 @@ class Stack:
                 "config.yaml" if src.name == "config.yaml" else f"components/{src.name}"
             )
             target.write_text(_substitute(src.read_text(), values, src.name))
+        _resolve_names_in(run / "config.yaml", run / "nameresolution.db")
         (run / "profile").write_text(profile)
 
         b = lambda name: str(self.bin / name)  # noqa: E731
@@ -210,6 +212,8 @@ class Stack:
                     str(s.placement_health_port),
                     "--metrics-port",
                     str(s.placement_metrics_port),
+                    "--initial-cluster",
+                    f"dapr-placement-0=127.0.0.1:{s.placement_raft_port}",
                     "--log-as-json",
                 ],
                 _http_ok(f"http://127.0.0.1:{s.placement_health_port}/healthz"),
@@ -360,7 +364,8 @@ class Stack:
         """The stack's credentials, made once per run folder (0600) and kept across restarts
         so running clients stay valid: the Dapr API token, an app API token for each app
         this profile runs, and the secret store's file with a token per approver
-        (``approver-<name>``). Missing ones are added; existing ones are never changed."""
+        (``approver-<name>``) and the console's cookie signing key (``console-session-key``).
+        Missing ones are added; existing ones are never changed."""
         s = self.s
         new = lambda: secrets.token_urlsafe(24)  # noqa: E731
         tokens = s.local_tokens()
@@ -372,7 +377,8 @@ class Stack:
             }
             _write_private(s.tokens_file, json.dumps(tokens))
         store = s.local_secrets()
-        wanted = {f"approver-{a}" for a in s.approvers}
+        # The console signs its session cookies with console-session-key (workflow-host).
+        wanted = {f"approver-{a}" for a in s.approvers} | {"console-session-key"}
         if not wanted <= set(store):
             store = {k: v for k, v in store.items() if k in wanted}
             store.update({k: new() for k in wanted - set(store)})
@@ -577,6 +583,21 @@ class Stack:
                 + ", ".join(busy)
                 + " — stop it, or set other ports in .env (see .env.example)"
             )
+
+
+def _resolve_names_in(config: Path, db: Path) -> None:
+    """Makes the stack's sidecars find each other through a SQLite file of its own.
+
+    Dapr's default in self-hosted mode, mDNS, has no namespaces: with a second stack on
+    the machine (another checkout, its ports shifted in ``.env``) each sidecar would
+    resolve ``workflow-host`` or ``agent-shell`` to either stack's. The chart keeps
+    Kubernetes' resolver, so this lives here, not in ``components/config.yaml``."""
+    doc = yaml.safe_load(config.read_text())
+    doc["spec"]["nameResolution"] = {
+        "component": "sqlite",
+        "configuration": {"connectionString": str(db.resolve())},
+    }
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def _substitute(text: str, values: dict[str, str], where: str) -> str:

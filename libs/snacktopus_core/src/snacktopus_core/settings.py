@@ -98,6 +98,9 @@ class StackSettings(BaseSettings):
     placement_port: int = _port(50005, "Dapr placement (actors).")
     placement_health_port: int = _port(58080, "placement healthz.")
     placement_metrics_port: int = _port(59090, "placement metrics.")
+    # Placement's raft peer port is fixed at 8201 unless told: two stacks on one machine
+    # (each worktree's own) would otherwise collide on it.
+    placement_raft_port: int = _port(8201, "placement's raft peer port.")
     scheduler_port: int = _port(50006, "Dapr scheduler (timers, reminders).")
     scheduler_health_port: int = _port(58081, "scheduler healthz.")
     scheduler_metrics_port: int = _port(59091, "scheduler metrics.")
