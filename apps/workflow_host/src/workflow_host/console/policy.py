@@ -47,7 +47,11 @@ class ApprovalState:
 
 
 def approval_state(run: RunRecord) -> ApprovalState:
-    approval: dict[str, Any] = run.model_dump()["approval"]
+    return approval_state_of(run.model_dump()["approval"])
+
+
+def approval_state_of(approval: dict[str, Any]) -> ApprovalState:
+    """From a run record's ``approval``, one decision or several."""
     listed = approval.get("approvals")
     if listed is not None:
         entries = [ApprovalEntry(**{k: a.get(k) for k in _FIELDS}) for a in listed]
