@@ -8,6 +8,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import httpx
@@ -22,7 +23,6 @@ from workflow_host.runs import ApprovalDecision, RunRecord
 from workflow_host.settings import get_settings
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-_deadlines: dict[str, datetime | None] = {}
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,21 @@ class OrderPage:
 
 def deadline(run: RunRecord) -> datetime | None:
     """When a waiting order times out: its approval request time plus the window its
-    workflow input gave it (the run record does not carry the window; the input never
-    changes, so it is read once per order)."""
+    workflow input gave it (the run record does not carry the window)."""
     if run.approval.requested_at is None:
         return None
-    if run.order_id not in _deadlines:
-        state = approvals.wf_client().get_workflow_state(run.order_id, fetch_payloads=True)
-        raw = json.loads(state.serialized_input) if state and state.serialized_input else {}
-        window = raw.get("approval_timeout_s") if isinstance(raw, dict) else None
-        requested = utc(run.approval.requested_at)
-        _deadlines[run.order_id] = requested + timedelta(seconds=float(window)) if window else None
-    return _deadlines[run.order_id]
+    window = _window(run.order_id)
+    return utc(run.approval.requested_at) + timedelta(seconds=window) if window else None
+
+
+@lru_cache(maxsize=4096)
+def _window(order_id: str) -> float | None:
+    """An order's approval window from its workflow input, read once: the input never
+    changes."""
+    state = approvals.wf_client().get_workflow_state(order_id, fetch_payloads=True)
+    raw = json.loads(state.serialized_input) if state and state.serialized_input else {}
+    window = raw.get("approval_timeout_s") if isinstance(raw, dict) else None
+    return float(window) if window else None
 
 
 def _runs(order_ids: list[str]) -> list[RunRecord]:
