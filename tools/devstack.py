@@ -369,7 +369,8 @@ class Stack:
         """The stack's credentials, made once per run folder (0600) and kept across restarts
         so running clients stay valid: the Dapr API token, an app API token for each app
         this profile runs, and the secret store's file with a token per approver
-        (``approver-<name>``). Missing ones are added; existing ones are never changed."""
+        (``approver-<name>``) and the console's cookie signing key (``console-session-key``).
+        Missing ones are added; existing ones are never changed."""
         s = self.s
         new = lambda: secrets.token_urlsafe(24)  # noqa: E731
         tokens = s.local_tokens()
@@ -381,7 +382,8 @@ class Stack:
             }
             _write_private(s.tokens_file, json.dumps(tokens))
         store = s.local_secrets()
-        wanted = {f"approver-{a}" for a in s.approvers}
+        # The console signs its session cookies with console-session-key (workflow-host).
+        wanted = {f"approver-{a}" for a in s.approvers} | {"console-session-key"}
         if not wanted <= set(store):
             store = {k: v for k, v in store.items() if k in wanted}
             store.update({k: new() for k in wanted - set(store)})

@@ -375,6 +375,7 @@ def test_the_redis_volume_is_kept_on_uninstall_when_retain_as_in_production():
 def test_existing_secrets_replace_the_charts_tokens():
     made = {d["metadata"]["name"] for d in rendered("default") if d["kind"] == "Secret"}
     assert {"snack-snacktopus-dapr-api-token", "approver-alice", "approver-bob"} <= made
+    assert "console-session-key" in made  # the console's cookie key, read as a secret
     docs = rendered(
         "default",
         "--set",
@@ -408,7 +409,8 @@ def test_existing_secrets_replace_the_charts_tokens():
     env = env_of(pod_spec(job)["containers"][0])
     assert env["DAPR_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "ops-dapr"
     (role,) = [d for d in docs if d["kind"] == "Role"]
-    assert role["rules"][0]["resourceNames"] == ["approver-alice", "approver-bob"]
+    names = ["approver-alice", "approver-bob", "console-session-key"]
+    assert role["rules"][0]["resourceNames"] == names
 
 
 # ------------------------------------------------------------------ NetworkPolicies

@@ -29,17 +29,29 @@ def bearer(authorization: str | None) -> str:
 
 def authenticate(approver: str, token: str) -> None:
     """Returns when ``token`` is ``approver``'s; raises :class:`Forbidden` otherwise."""
+    expected = read_secret(_key(approver), f"'{approver}' is not a known approver")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Forbidden(f"this token does not belong to approver '{approver}'")
+
+
+def _key(approver: str) -> str:
     name = approver.strip().lower()
     if not _NAME.fullmatch(name):
         raise Forbidden(f"'{approver}' is not a known approver")
-    key = f"approver-{name}"
+    return f"approver-{name}"
+
+
+def read_secret(key: str, unknown: str) -> str:
+    """The value of secret ``key`` in the secret store: :class:`Forbidden` (``unknown``)
+    when there is none, :class:`SecretStoreUnavailable` when the store cannot answer."""
     try:
         secret = store.client().get_secret(get_settings().secret_store, key).secret
     except Exception as exc:  # grpc errors carry the reason in their text
         text = str(exc)
         if "not found" in text.lower() or "NotFound" in text:
-            raise Forbidden(f"'{approver}' is not a known approver") from exc
+            raise Forbidden(unknown) from exc
         raise SecretStoreUnavailable(f"secret store unavailable: {text[:200]}") from exc
-    expected = secret.get(key, "")
-    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Forbidden(f"this token does not belong to approver '{approver}'")
+    value = secret.get(key, "")
+    if not value:
+        raise Forbidden(unknown)
+    return value

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from snacktopus_core import sidecar
 from snacktopus_core.telemetry import (
     configure_logging,
@@ -15,7 +16,7 @@ from snacktopus_core.telemetry import (
 )
 from snacktopus_core.web import instrument, new_app, ops_router
 
-from workflow_host import api, retention
+from workflow_host import api, console, retention
 from workflow_host.settings import get_settings
 
 SERVICE = "workflow-host"
@@ -52,6 +53,9 @@ def create_app() -> FastAPI:
     )
     app.include_router(ops_router(SERVICE, settings, {settings.state_store, "workflowstate"}))
     app.include_router(api.router)
+    app.include_router(console.router)
+    static = StaticFiles(directory=console.STATIC_DIR)
+    app.mount(f"{console.PREFIX}/static", static, name="console-static")
     instrument(app, SERVICE)
     return app
 

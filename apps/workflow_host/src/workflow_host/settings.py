@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from snacktopus_core.settings import AppSettings
 
 UNDO_STEPS = ("release_delivery_slot", "release_inventory", "release_quote")
@@ -38,6 +38,19 @@ class WorkflowSettings(AppSettings):
         default="snack-secrets",
         description="Secret store holding approver tokens as `approver-<name>` (scoped to us).",
     )
+    # The web console (/console). Its session cookies are signed with CONSOLE_SESSION_KEY,
+    # else with the secret `console-session-key` of the secret store (the local stack makes
+    # one); changing the key signs every console user out.
+    console_session_key: SecretStr | None = Field(default=None, repr=False)
+    console_session_key_secret: str = "console-session-key"
+    console_session_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
+    # Secure cookies need HTTPS: on wherever the console is served through TLS.
+    console_cookie_secure: bool = False
+    zipkin_ui_url: str | None = Field(
+        default=None,
+        description="Zipkin's UI for the console's trace links (default: ZIPKIN_ENDPOINT's "
+        "host, path /zipkin).",
+    )
     blocked_skus: list[str] = Field(default=[], description="SKUs never to order (comma list).")
     # Retention (retention.py): a finished order's instance and keys are forgotten this
     # long after it ended; its ledger entry stays.
@@ -54,6 +67,22 @@ class WorkflowSettings(AppSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("console_session_key", mode="before")
+    @classmethod
+    def _key_or_none(cls, value: object) -> object:
+        """Empty (as in .env.example) means "use the secret store", never an empty key."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and len(value) < 16:
+            raise ValueError("CONSOLE_SESSION_KEY needs at least 16 characters")
+        return value
+
+    @property
+    def zipkin_ui(self) -> str:
+        if self.zipkin_ui_url:
+            return self.zipkin_ui_url.rstrip("/")
+        return self.zipkin_endpoint.split("/api/", 1)[0] + "/zipkin"
 
     def compensation_enabled(self, undo_step: str) -> bool:
         return bool(getattr(self, f"compensate_{undo_step}"))

@@ -1,0 +1,136 @@
+"""The console's pieces that need no stack: the session cookie and CSRF token, who may
+decide, how approvals and time left read. The browser tests (tests/e2e) cover the rest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from pydantic import ValidationError
+from snacktopus_core.errors import Forbidden, NotAuthenticated
+from snacktopus_core.models import OrderRequest
+from workflow_host.console import filters, policy
+from workflow_host.console import session as sessions
+from workflow_host.runs import Approval, RunRecord
+from workflow_host.settings import WorkflowSettings, get_settings
+
+KEY = "k" * 32
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv("CONSOLE_SESSION_KEY", KEY)
+    get_settings.cache_clear()
+    sessions._key.cache_clear()
+    yield
+    get_settings.cache_clear()
+    sessions._key.cache_clear()
+
+
+def test_a_session_survives_its_cookie():
+    s = sessions.Session(sid="abc", approver="alice", fp="f" * 64)
+    assert sessions.decode(sessions.encode(s)) == s
+    assert sessions.decode(None) is None
+
+
+def test_a_tampered_cookie_is_not_a_session():
+    cookie = sessions.encode(sessions.Session(sid="abc", approver="alice", fp="x"))
+    payload = cookie.partition(".")[0]
+    forged = URLSafeTimedSerializer("another key", salt=sessions.SALT).dumps(
+        {"sid": "abc", "approver": "bob", "fp": "x"}
+    )
+    for bad in (payload + ".AAAA.BBBB", forged, cookie[:-2]):
+        with pytest.raises(NotAuthenticated, match="not valid"):
+            sessions.decode(bad)
+
+
+def test_an_old_cookie_has_expired():
+    class Yesterday(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(datetime.now(UTC).timestamp()) - 25 * 3600
+
+    old = URLSafeTimedSerializer(KEY, salt=sessions.SALT, signer=Yesterday).dumps(
+        {"sid": "abc", "approver": "alice", "fp": "x"}
+    )
+    with pytest.raises(NotAuthenticated, match="expired"):
+        sessions.decode(old)
+
+
+def test_the_csrf_token_belongs_to_one_session():
+    mine, theirs = sessions.anonymous(), sessions.anonymous()
+    sessions.check_csrf(mine, sessions.csrf_token(mine))
+    for session, token in ((mine, sessions.csrf_token(theirs)), (mine, ""), (None, "x")):
+        with pytest.raises(Forbidden, match="CSRF"):
+            sessions.check_csrf(session, token)
+
+
+def test_the_cookie_is_httponly_and_strict():
+    args = sessions.cookie_args()
+    assert args["httponly"] is True and args["samesite"] == "strict"
+    assert args["max_age"] == get_settings().console_session_ttl_s
+
+
+@pytest.mark.parametrize("value", ["short", "x" * 15])
+def test_a_short_signing_key_is_refused(monkeypatch, value):
+    monkeypatch.setenv("CONSOLE_SESSION_KEY", value)
+    with pytest.raises(ValidationError, match="16 characters"):
+        WorkflowSettings(_env_file=None)
+
+
+def test_an_empty_signing_key_means_the_secret_store(monkeypatch):
+    monkeypatch.setenv("CONSOLE_SESSION_KEY", "")
+    assert WorkflowSettings(_env_file=None).console_session_key is None
+
+
+def _run(status="awaiting_approval", user="u-1", **approval) -> RunRecord:
+    now = datetime.now(UTC)
+    order = OrderRequest(order_id="o-1", user_id=user, request="x", budget_usd=50, headcount=3)
+    return RunRecord(
+        order_id="o-1",
+        user_id=user,
+        request=order,
+        status=status,
+        started_at=now,
+        updated_at=now,
+        approval=Approval(required=True, **approval),
+    )
+
+
+def test_who_may_decide():
+    assert policy.refusal(_run(), "alice") is None
+    assert "you asked" in policy.refusal(_run(user="alice"), "alice")
+    assert "completed" in policy.refusal(_run("completed"), "alice")
+    assert "not reached" in policy.refusal(None, "alice")
+    with pytest.raises(Forbidden, match="you asked"):
+        policy.check_may_decide(_run(user="alice"), "alice")
+    policy.check_may_decide(_run("completed"), "alice")  # approvals.decide answers 409
+
+
+def test_one_decision_reads_as_one_of_one():
+    state = policy.approval_state(_run("completed", decision="approve", approver="bob"))
+    assert state.summary == "1 of 1 approval"
+    assert [e.approver for e in state.entries] == ["bob"]
+
+
+def test_a_record_with_several_approvals_reads_as_n_of_m():
+    state = policy.approval_state_of(
+        {
+            "required": True,
+            "required_approvals": 2,
+            "approvals": [{"approver": "bob", "decision": "approve", "decided_at": None}],
+        }
+    )
+    assert state.summary == "1 of 2 approvals"
+    assert state.entries[0].approver == "bob"
+    assert policy.approval_state_of({"required": False}).summary.startswith("no approval")
+
+
+def test_time_left_reads_as_a_person_says_it():
+    now = datetime.now(UTC)
+    assert filters.left(None) == "no deadline known"
+    assert filters.left(now - timedelta(seconds=5)) == "due now"
+    assert filters.left(now + timedelta(minutes=4, seconds=30)).startswith("4 min")
+    assert filters.left((now + timedelta(hours=2, minutes=1)).replace(tzinfo=None)).startswith(
+        "2 h"
+    )
