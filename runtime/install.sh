@@ -103,6 +103,10 @@ dapr_ok() {
 }
 
 DAPR_DIR=$CACHE/dapr/$DAPR_VERSION
+# daprd is our own flavour (runtime/daprd: the stable set plus what its *.go files register),
+# so its directory carries the flavour too: a daprd built from an older component list is
+# never taken for this one, and placement/scheduler (plain upstream) stay where they are.
+DAPRD_DIR=$CACHE/dapr/$DAPR_VERSION-$DAPRD_FLAVOUR
 DAPR_LDFLAGS="-s -w -X github.com/dapr/dapr/pkg/buildinfo.version=$DAPR_VERSION"
 
 # dapr_cmd CMD: github.com/dapr/dapr/cmd/CMD from the runtime/daprd module, unless cached.
@@ -118,10 +122,10 @@ dapr_cmd() {
 }
 
 do_dapr() {
-  local dir=$DAPR_DIR ld=$DAPR_LDFLAGS
+  local dir=$DAPRD_DIR ld=$DAPR_LDFLAGS
   mkdir -p "$dir"
   if ! dapr_ok "$dir/daprd"; then
-    say "daprd $DAPR_VERSION: building from github.com/dapr/dapr@v$DAPR_VERSION (~3-6 min cold on 2 cores)"
+    say "daprd $DAPR_VERSION ($DAPRD_FLAVOUR): building from github.com/dapr/dapr@v$DAPR_VERSION (~3-6 min cold on 2 cores)"
     (cd "$HERE/daprd" && run_logged daprd-build env CGO_ENABLED=0 go build -trimpath \
         -tags stablecomponents,conversation_echo -ldflags "$ld" -o "$dir/daprd.tmp" .) \
       || die "daprd build failed (log: $CACHE/logs/daprd-build.log)"
@@ -129,9 +133,10 @@ do_dapr() {
   fi
   dapr_cmd placement
   dapr_cmd scheduler
-  for cmd in daprd placement scheduler; do link "$dir/$cmd" "$cmd"; done
+  link "$dir/daprd" daprd
+  for cmd in placement scheduler; do link "$DAPR_DIR/$cmd" "$cmd"; done
   "$dir/daprd" --version | grep -q "$DAPR_VERSION" || die "daprd does not report $DAPR_VERSION"
-  say "dapr runtime: daprd $("$dir/daprd" --version), placement, scheduler in $dir"
+  say "dapr runtime: daprd $("$dir/daprd" --version) ($DAPRD_FLAVOUR) in $dir, placement, scheduler in $DAPR_DIR"
 }
 
 # The rest of the control plane, for the Kubernetes images (runtime/kube/images.sh dapr).

@@ -48,6 +48,13 @@ TEST_PROFILE_ENV_DEFAULTS = {
     "APPROVAL_THRESHOLD_USD": "25",
     "ALLOW_FAULT_INJECTION": "true",
     "LLM_TIMEOUT_S": "30",
+    # Approval policies in seconds too. Four eyes above $60: BIG_ORDER (~$40) needs one
+    # approver, HUGE_ORDER (tests/support.py) two. olga is the escalation group.
+    "DUAL_APPROVAL_USD": "60",
+    "APPROVAL_ESCALATE_AFTER_S": "4",
+    "APPROVAL_ESCALATION_GROUP": "olga",
+    "APPROVAL_REMIND_BEFORE_S": "5",
+    "NOTIFY_CHANNELS": "email,webhook",
 }
 # The bench profile: the model answered by Dapr's conversation.echo (so the benchmark
 # measures our code and Dapr, not SmolLM2) and every order under the approval threshold.
@@ -104,6 +111,29 @@ def _redis_ok(port: int) -> Callable[[], bool]:
     return check
 
 
+def _smtp_ok(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                return s.recv(64).startswith(b"220")
+        except OSError:
+            return False
+
+    return check
+
+
+def daprd_binary(cache_dir: Path) -> Path:
+    """Our daprd flavour, from its flavour-keyed cache directory (runtime/install.sh), not
+    the shared ``bin/daprd`` link: a stack runs the flavour its own checkout pins, whatever
+    another checkout's install pointed that link at."""
+    pins = dict(
+        line.split("=", 1)
+        for line in (ROOT / "runtime" / "versions.env").read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
+    return cache_dir / "dapr" / f"{pins['DAPR_VERSION']}-{pins['DAPRD_FLAVOUR']}" / "daprd"
+
+
 def _model_ok(url: str, model: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
@@ -130,7 +160,7 @@ class Stack:
         self, profile: str, with_apps: bool, without: set[str] = frozenset()
     ) -> list[Program]:
         s, run = self.s, self.run
-        for d in (run, self.logs, run / "redis", run / "scheduler", run / "components"):
+        for d in (run, self.logs, run / "redis", run / "scheduler", run / "components", s.maildir):
             d.mkdir(parents=True, exist_ok=True)
         values = {
             "REDIS_HOST": s.redis_host,
@@ -138,6 +168,9 @@ class Stack:
             "OLLAMA_MODEL": s.ollama_model,
             "ZIPKIN_ENDPOINT": f"{s.zipkin_url}/api/v2/spans",
             "SECRETS_FILE": str(s.secrets_file),
+            "SMTP_PORT": str(s.smtp_port),
+            # The test profile's event-probe doubles as the webhook receiver (chat tools).
+            "NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{s.probe_app_port}/webhook",
         }
         for old in (run / "components").glob("*.yaml"):
             old.unlink()
@@ -200,6 +233,22 @@ class Stack:
                     "OLLAMA_NUM_PARALLEL": "2",
                 },
             ),
+            # Notification mail: a real SMTP server, each message a file in the Maildir.
+            Program(
+                "smtp",
+                [
+                    str(venv / "python"),
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    f"127.0.0.1:{s.smtp_port}",
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                    str(s.maildir),
+                ],
+                _smtp_ok(s.smtp_port),
+            ),
             Program(
                 "placement",
                 [
@@ -210,6 +259,10 @@ class Stack:
                     str(s.placement_health_port),
                     "--metrics-port",
                     str(s.placement_metrics_port),
+                    # Its raft port too: Dapr's default (8201) is shared by every
+                    # placement on the machine and sits among app ports.
+                    "--initial-cluster",
+                    f"dapr-placement-0=127.0.0.1:{s.placement_raft_port}",
                     "--log-as-json",
                 ],
                 _http_ok(f"http://127.0.0.1:{s.placement_health_port}/healthz"),
@@ -285,7 +338,7 @@ class Stack:
         for app_id, short, app_port, http, grpc, internal, metrics in sidecars:
             has_app = with_apps and app_port is not None
             cmd = [
-                b("daprd"),
+                str(daprd_binary(s.cache_dir)),
                 "--app-id",
                 app_id,
                 "--dapr-http-port",
@@ -345,6 +398,7 @@ class Stack:
                             "ZIPKIN_ENDPOINT": values["ZIPKIN_ENDPOINT"],
                             # The label answers report: the model the llm component runs.
                             "LLM_MODEL_LABEL": s.ollama_model,
+                            "CONSOLE_BASE_URL": f"http://127.0.0.1:{s.workflow_app_port}",
                             **auth_env,
                             **PROFILE_ENV.get(profile, {}),
                         },

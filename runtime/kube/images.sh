@@ -126,10 +126,12 @@ do_dapr() {
   # operator, sentry and injector that only Kubernetes needs.
   "$ROOT/runtime/install.sh" dapr-k8s
   "$ROOT/runtime/images/base-image.sh" trixie
-  local dir=$CACHE/dapr/$DAPR_VERSION cmd
-  # The sidecar is the very daprd the local stack runs (stable components + Ollama + echo).
+  local dir=$CACHE/dapr/$DAPR_VERSION cmd bin
+  # The sidecar is the very daprd the local stack runs (stable components + Ollama, echo,
+  # SMTP: its flavour-keyed directory, as runtime/install.sh builds it).
   for cmd in "${DAPR_IMAGES[@]}"; do
-    static_image "$DAPR_REGISTRY/$cmd:$DAPR_VERSION" "$dir/$cmd" 65532:65532
+    bin=$dir/$cmd; [[ $cmd == daprd ]] && bin=$CACHE/dapr/$DAPR_VERSION-$DAPRD_FLAVOUR/daprd
+    static_image "$DAPR_REGISTRY/$cmd:$DAPR_VERSION" "$bin" 65532:65532
   done
 }
 

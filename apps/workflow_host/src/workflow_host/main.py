@@ -15,7 +15,7 @@ from snacktopus_core.telemetry import (
 )
 from snacktopus_core.web import instrument, new_app, ops_router
 
-from workflow_host import api
+from workflow_host import api, notify
 from workflow_host.settings import get_settings
 
 SERVICE = "workflow-host"
@@ -50,6 +50,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(ops_router(SERVICE, settings, {settings.state_store, "workflowstate"}))
     app.include_router(api.router)
+    app.include_router(notify.router)
     instrument(app, SERVICE, tracer)
     return app
 

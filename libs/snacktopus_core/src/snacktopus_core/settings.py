@@ -98,6 +98,7 @@ class StackSettings(BaseSettings):
     placement_port: int = _port(50005, "Dapr placement (actors).")
     placement_health_port: int = _port(58080, "placement healthz.")
     placement_metrics_port: int = _port(59090, "placement metrics.")
+    placement_raft_port: int = _port(58201, "placement's raft peer port (Dapr's default 8201).")
     scheduler_port: int = _port(50006, "Dapr scheduler (timers, reminders).")
     scheduler_health_port: int = _port(58081, "scheduler healthz.")
     scheduler_metrics_port: int = _port(59091, "scheduler metrics.")
@@ -127,6 +128,8 @@ class StackSettings(BaseSettings):
     bare_dapr_grpc_port: int = _port(50014, "bare-bench daprd gRPC (bench profile).")
     bare_dapr_internal_grpc_port: int = _port(50024, "bare-bench daprd internal gRPC.")
     bare_dapr_metrics_port: int = _port(9094, "bare-bench daprd metrics.")
+
+    smtp_port: int = _port(2525, "The local SMTP server (aiosmtpd) notifications go to.")
 
     @model_validator(mode="after")
     def _ports_distinct(self) -> Self:
@@ -180,6 +183,11 @@ class StackSettings(BaseSettings):
 
     def approver_token(self, approver: str) -> str | None:
         return self.local_secrets().get(f"approver-{approver}")
+
+    @property
+    def maildir(self) -> Path:
+        """Where the local SMTP server stores each message it receives (a Maildir)."""
+        return self.run_dir / "mail"
 
     @property
     def redis_host(self) -> str:
