@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import yaml
 from rich.console import Console
 from snacktopus_core.settings import StackSettings
 
@@ -160,7 +161,8 @@ class Stack:
         self, profile: str, with_apps: bool, without: set[str] = frozenset()
     ) -> list[Program]:
         s, run = self.s, self.run
-        for d in (run, self.logs, run / "redis", run / "scheduler", run / "components", s.maildir):
+        mail = [s.maildir / sub for sub in ("tmp", "new", "cur")]  # a whole Maildir
+        for d in (run, self.logs, run / "redis", run / "scheduler", run / "components", *mail):
             d.mkdir(parents=True, exist_ok=True)
         values = {
             "REDIS_HOST": s.redis_host,
@@ -179,6 +181,7 @@ class Stack:
                 "config.yaml" if src.name == "config.yaml" else f"components/{src.name}"
             )
             target.write_text(_substitute(src.read_text(), values, src.name))
+        _resolve_names_in(run / "config.yaml", run / "nameresolution.db")
         (run / "profile").write_text(profile)
 
         b = lambda name: str(self.bin / name)  # noqa: E731
@@ -631,6 +634,21 @@ class Stack:
                 + ", ".join(busy)
                 + " — stop it, or set other ports in .env (see .env.example)"
             )
+
+
+def _resolve_names_in(config: Path, db: Path) -> None:
+    """Makes the stack's sidecars find each other through a SQLite file of its own.
+
+    Dapr's default in self-hosted mode, mDNS, has no namespaces: with a second stack on
+    the machine (another checkout, its ports shifted in ``.env``) each sidecar would
+    resolve ``workflow-host`` or ``agent-shell`` to either stack's. The chart keeps
+    Kubernetes' resolver, so this lives here, not in ``components/config.yaml``."""
+    doc = yaml.safe_load(config.read_text())
+    doc["spec"]["nameResolution"] = {
+        "component": "sqlite",
+        "configuration": {"connectionString": str(db.resolve())},
+    }
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def _substitute(text: str, values: dict[str, str], where: str) -> str:
