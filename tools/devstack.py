@@ -170,6 +170,7 @@ class Stack:
             "OLLAMA_MODEL": s.ollama_model,
             "ZIPKIN_ENDPOINT": f"{s.zipkin_url}/api/v2/spans",
             "SECRETS_FILE": str(s.secrets_file),
+            "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(s.smtp_port),
             # The test profile's event-probe doubles as the webhook receiver (chat tools).
             "NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{s.probe_app_port}/webhook",
