@@ -50,10 +50,11 @@ TEST_PROFILE_ENV_DEFAULTS = {
     "ALLOW_FAULT_INJECTION": "true",
     "LLM_TIMEOUT_S": "30",
     # Approval policies in seconds too. Four eyes above $60: BIG_ORDER (~$40) needs one
-    # approver, HUGE_ORDER (tests/support.py) two. olga is the escalation group.
+    # approver, HUGE_ORDER (tests/support.py) two. ivan is the escalation group: no other
+    # test decides as ivan, who may decide only once an order escalated.
     "DUAL_APPROVAL_USD": "60",
     "APPROVAL_ESCALATE_AFTER_S": "4",
-    "APPROVAL_ESCALATION_GROUP": "olga",
+    "APPROVAL_ESCALATION_GROUP": "ivan",
     "APPROVAL_REMIND_BEFORE_S": "5",
     "NOTIFY_CHANNELS": "email,webhook",
 }

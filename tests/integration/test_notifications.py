@@ -2,7 +2,7 @@
 received through Dapr's bindings.smtp, the JSON the chat webhook (event-probe) received
 through bindings.http, reminders, escalation and the final notice, and an SMTP outage that
 delays the mail but never the order. Test profile: reminder 5 s before the deadline,
-escalation to olga after 4 s, both channels on."""
+escalation to ivan after 4 s, both channels on."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The approval policies on the real stack (test profile: four eyes above $60, olga the
+"""The approval policies on the real stack (test profile: four eyes above $60, ivan the
 escalation group after 4 s): two different approvers above the dual threshold, the same
 one twice refused, the requester refused (API 403 and CLI exit 7, the order untouched),
 and the escalation group deciding once notified."""
@@ -92,6 +92,6 @@ def test_escalation_notifies_the_group_which_may_then_decide(http, stack):
     assert mail.to == "escalation@snacktopus.local"
     assert wait_run(http, stack, order_id, {"awaiting_approval"})["approval"]["escalated_at"]
 
-    assert _decide(http, stack, order_id, "olga").status_code == 202
+    assert _decide(http, stack, order_id, "ivan").status_code == 202
     done = wait_run(http, stack, order_id)
-    assert (done["status"], done["approval"]["approver"]) == ("completed", "olga")
+    assert (done["status"], done["approval"]["approver"]) == ("completed", "ivan")
