@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 # An order above every test threshold (a human must decide) and one below it.
 BIG_ORDER = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
 SMALL_ORDER = {"request": "gluten-free snacks for 4 people", "budget_usd": 20, "headcount": 4}
+# Above the test profile's DUAL_APPROVAL_USD ($60; ~$110): two different approvers decide.
+HUGE_ORDER = {"request": "snacks for the team offsite", "budget_usd": 600, "headcount": 150}
 
 # How long an order a test starts waits for a human (its own ``approval_timeout_s``). A test
 # that approves, rejects or cancels gets a window no machine misses: the test profile's

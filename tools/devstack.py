@@ -52,6 +52,14 @@ TEST_PROFILE_ENV_DEFAULTS = {
     "APPROVAL_THRESHOLD_USD": "25",
     "ALLOW_FAULT_INJECTION": "true",
     "LLM_TIMEOUT_S": "30",
+    # Approval policies in seconds too. Four eyes above $60: BIG_ORDER (~$40) needs one
+    # approver, HUGE_ORDER (tests/support.py) two. ivan is the escalation group: no other
+    # test decides as ivan, who may decide only once an order escalated.
+    "DUAL_APPROVAL_USD": "60",
+    "APPROVAL_ESCALATE_AFTER_S": "4",
+    "APPROVAL_ESCALATION_GROUP": "ivan",
+    "APPROVAL_REMIND_BEFORE_S": "5",
+    "NOTIFY_CHANNELS": "email,webhook",
 }
 # The bench profile: the model answered by Dapr's conversation.echo (so the benchmark
 # measures our code and Dapr, not SmolLM2) and every order under the approval threshold.
@@ -108,6 +116,29 @@ def _redis_ok(port: int) -> Callable[[], bool]:
     return check
 
 
+def _smtp_ok(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                return s.recv(64).startswith(b"220")
+        except OSError:
+            return False
+
+    return check
+
+
+def daprd_binary(cache_dir: Path) -> Path:
+    """Our daprd flavour, from its flavour-keyed cache directory (runtime/install.sh), not
+    the shared ``bin/daprd`` link: a stack runs the flavour its own checkout pins, whatever
+    another checkout's install pointed that link at."""
+    pins = dict(
+        line.split("=", 1)
+        for line in (ROOT / "runtime" / "versions.env").read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
+    return cache_dir / "dapr" / f"{pins['DAPR_VERSION']}-{pins['DAPRD_FLAVOUR']}" / "daprd"
+
+
 def _model_ok(url: str, model: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
@@ -134,7 +165,8 @@ class Stack:
         self, profile: str, with_apps: bool, without: set[str] = frozenset()
     ) -> list[Program]:
         s, run = self.s, self.run
-        for d in (run, self.logs, run / "redis", run / "scheduler", run / "components"):
+        mail = [s.maildir / sub for sub in ("tmp", "new", "cur")]  # a whole Maildir
+        for d in (run, self.logs, run / "redis", run / "scheduler", run / "components", *mail):
             d.mkdir(parents=True, exist_ok=True)
         values = {
             "REDIS_HOST": s.redis_host,
@@ -142,6 +174,10 @@ class Stack:
             "OLLAMA_MODEL": s.ollama_model,
             "ZIPKIN_ENDPOINT": f"{s.zipkin_url}/api/v2/spans",
             "SECRETS_FILE": str(s.secrets_file),
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(s.smtp_port),
+            # The test profile's event-probe doubles as the webhook receiver (chat tools).
+            "NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{s.probe_app_port}/webhook",
         }
         for old in (run / "components").glob("*.yaml"):
             old.unlink()
@@ -204,6 +240,22 @@ class Stack:
                     "OLLAMA_KEEP_ALIVE": "24h",
                     "OLLAMA_NUM_PARALLEL": "2",
                 },
+            ),
+            # Notification mail: a real SMTP server, each message a file in the Maildir.
+            Program(
+                "smtp",
+                [
+                    str(venv / "python"),
+                    "-m",
+                    "aiosmtpd",
+                    "-n",
+                    "-l",
+                    f"127.0.0.1:{s.smtp_port}",
+                    "-c",
+                    "aiosmtpd.handlers.Mailbox",
+                    str(s.maildir),
+                ],
+                _smtp_ok(s.smtp_port),
             ),
             Program(
                 "placement",
@@ -294,7 +346,7 @@ class Stack:
         for app_id, short, app_port, http, grpc, internal, metrics in sidecars:
             has_app = with_apps and app_port is not None
             cmd = [
-                b("daprd"),
+                str(daprd_binary(s.cache_dir)),
                 "--app-id",
                 app_id,
                 "--dapr-http-port",
@@ -354,6 +406,7 @@ class Stack:
                             "ZIPKIN_ENDPOINT": values["ZIPKIN_ENDPOINT"],
                             # The label answers report: the model the llm component runs.
                             "LLM_MODEL_LABEL": s.ollama_model,
+                            "CONSOLE_BASE_URL": f"http://127.0.0.1:{s.workflow_app_port}",
                             **auth_env,
                             **PROFILE_ENV.get(profile, {}),
                         },

@@ -6,6 +6,9 @@ localhost:8003/events?topic=order.completed``) read what arrived, CloudEvent env
 all. Why an app and not the streaming-subscription API: with daprd 1.18.2 and pubsub.redis,
 once a streaming subscription closes, an orphaned reader keeps taking that topic's
 messages and fails them ("context canceled"), so a second test session would see nothing.
+
+It is also the test profile's chat webhook: workflow-host's ``notify-webhook`` binding
+(``bindings.http``) posts the approval notices to ``/webhook``; ``/webhooks`` lists them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ PUBSUB = os.environ.get("PUBSUB_NAME", "snackpubsub")
 
 app = FastAPI(title="event-probe", description=__doc__)
 _events: deque[dict[str, Any]] = deque(maxlen=20_000)
+_webhooks: deque[dict[str, Any]] = deque(maxlen=5_000)
 _lock = threading.Lock()
 _seq = 0
 
@@ -50,6 +54,29 @@ async def receive(topic: str, request: Request) -> dict[str, str]:
 def events(topic: str | None = None, after: int = 0) -> list[dict[str, Any]]:
     with _lock:
         return [e for e in _events if e["seq"] > after and (topic is None or e["topic"] == topic)]
+
+
+@app.post("/webhook")
+async def webhook(request: Request) -> dict[str, str]:
+    """What a chat tool's incoming webhook would get, kept with its content type."""
+    global _seq
+    body = await request.body()
+    with _lock:
+        _seq += 1
+        _webhooks.append(
+            {
+                "seq": _seq,
+                "content_type": request.headers.get("content-type"),
+                "body": body.decode(errors="replace"),
+            }
+        )
+    return {"status": "ok"}
+
+
+@app.get("/webhooks")
+def webhooks(after: int = 0) -> list[dict[str, Any]]:
+    with _lock:
+        return [w for w in _webhooks if w["seq"] > after]
 
 
 @app.get("/healthz")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, NoDecode
 from snacktopus_core.settings import ENV_FILE, dapr_token_header
 from snacktopus_core.settings import port_field as _port
 
@@ -80,6 +80,8 @@ class StackSettings(BaseSettings):
     bare_dapr_internal_grpc_port: int = _port(50024, "bare-bench daprd internal gRPC.")
     bare_dapr_metrics_port: int = _port(9094, "bare-bench daprd metrics.")
 
+    smtp_port: int = _port(2525, "The local SMTP server (aiosmtpd) notifications go to.")
+
     @model_validator(mode="after")
     def _ports_distinct(self) -> Self:
         seen: dict[int, str] = {}
@@ -90,8 +92,10 @@ class StackSettings(BaseSettings):
                 seen[value] = name
         return self
 
-    approvers: list[str] = Field(
-        default=["alice", "bob", "carol", "dave", "erin", "frank", "gina", "olga"],
+    # NoDecode: a comma list from the environment, not JSON.
+    approvers: Annotated[list[str], NoDecode] = Field(
+        # ivan: the test profile's escalation group (no other test decides as ivan).
+        default=["alice", "bob", "carol", "dave", "erin", "frank", "gina", "olga", "ivan"],
         description="Approvers the local stack issues tokens for (secret approver-<name>).",
     )
 
@@ -132,6 +136,11 @@ class StackSettings(BaseSettings):
 
     def approver_token(self, approver: str) -> str | None:
         return self.local_secrets().get(f"approver-{approver}")
+
+    @property
+    def maildir(self) -> Path:
+        """Where the local SMTP server stores each message it receives (a Maildir)."""
+        return self.run_dir / "mail"
 
     @property
     def redis_host(self) -> str:

@@ -18,6 +18,7 @@ import pytest
 
 from tests.integration.conftest import wait_until
 from tests.support import check_docs_served_locally
+from tools.devstack import daprd_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "0.1.0"
@@ -111,11 +112,10 @@ def test_image_answers_beside_the_stack_with_its_own_sidecar(built, stack, name)
     port_env, port, http_port, grpc, internal, metrics = IMAGES[name]
     s = stack.settings
     token = s.local_dapr_api_token()
-    bin_dir = s.cache_dir / "bin"
     # Its own daprd, under an app id of its own (so it takes no work from the stack's app).
     daprd = subprocess.Popen(
         [
-            str(bin_dir / "daprd"),
+            str(daprd_binary(s.cache_dir)),  # the stack's own flavour
             "--app-id",
             f"image-{name}",
             "--dapr-http-port",

@@ -7,6 +7,9 @@ timeout of minutes) are not the test settings.
 
 from __future__ import annotations
 
+import email
+import email.policy
+import mailbox
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -155,6 +158,47 @@ def wait_for_workflow(http: httpx.Client, dapr_base: str, instance: str, timeout
 def zipkin_trace(http: httpx.Client, zipkin_base: str, trace_id: str) -> list[dict[str, Any]]:
     r = http.get(f"{zipkin_base}/api/v2/trace/{trace_id}")
     return r.json() if r.status_code == 200 else []
+
+
+# ------------------------------------------------------------------------ notifications
+@dataclass
+class Mail:
+    """One message the stack's SMTP server received (its Maildir, .run/mail)."""
+
+    to: str
+    subject: str
+    body: str  # decoded (the binding sends quoted-printable HTML)
+    raw: str
+
+
+def mails(stack: StackInfo, order_id: str) -> list[Mail]:
+    """Every mail about ``order_id`` the SMTP server stored so far."""
+    out = []
+    for msg in mailbox.Maildir(stack.stack.s.maildir, factory=None, create=False):
+        raw = msg.as_string()
+        parsed = email.message_from_string(raw, policy=email.policy.default)
+        body = parsed.get_body().get_content()
+        subject = str(parsed["subject"])
+        if order_id in subject or order_id in body:
+            out.append(Mail(str(parsed["to"]), subject, body, raw))
+    return out
+
+
+def wait_mail(stack: StackInfo, order_id: str, subject: str, timeout: float = 60) -> Mail:
+    """The first mail about ``order_id`` whose subject holds ``subject``."""
+    found = wait_until(
+        lambda: [m for m in mails(stack, order_id) if subject in m.subject], timeout, every=0.5
+    )
+    return found[0]
+
+
+def webhooks(stack: StackInfo, order_id: str) -> list[dict[str, Any]]:
+    """The JSON posts about ``order_id`` the probe received as the chat webhook."""
+    import json
+
+    r = httpx.get(f"http://127.0.0.1:{stack.settings.probe_app_port}/webhooks", timeout=5)
+    posts = [json.loads(w["body"]) | {"content_type": w["content_type"]} for w in r.json()]
+    return [p for p in posts if p["data"]["order_id"] == order_id]
 
 
 # ------------------------------------------------------------------------ order helpers

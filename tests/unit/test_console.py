@@ -12,7 +12,7 @@ from snacktopus_core.errors import Forbidden, NotAuthenticated
 from snacktopus_core.models import OrderRequest
 from workflow_host.console import filters, policy
 from workflow_host.console import session as sessions
-from workflow_host.runs import Approval, RunRecord
+from workflow_host.runs import Approval, RunRecord, Vote
 from workflow_host.settings import WorkflowSettings, get_settings
 
 KEY = "k" * 32
@@ -113,16 +113,16 @@ def test_one_decision_reads_as_one_of_one():
     assert [e.approver for e in state.entries] == ["bob"]
 
 
-def test_a_record_with_several_approvals_reads_as_n_of_m():
-    state = policy.approval_state_of(
-        {
-            "required": True,
-            "required_approvals": 2,
-            "approvals": [{"approver": "bob", "decision": "approve", "decided_at": None}],
-        }
+def test_a_record_with_several_votes_reads_as_n_of_m():
+    """The record the four-eyes path writes (runs.Approval with its votes), read back."""
+    approval = Approval(
+        required=True,
+        required_approvals=2,
+        votes=[Vote(approver="bob", decision="approve", at=datetime.now(UTC), comment="ok")],
     )
+    state = policy.approval_state_of(approval.model_dump())
     assert state.summary == "1 of 2 approvals"
-    assert state.entries[0].approver == "bob"
+    assert (state.entries[0].approver, state.entries[0].comment) == ("bob", "ok")
     assert policy.approval_state_of({"required": False}).summary.startswith("no approval")
 
 

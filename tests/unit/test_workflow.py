@@ -3,13 +3,14 @@ ends, the activities it asks for in order, its run record and its events. No sta
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from dapr.ext.workflow import _model_protocol
 from snacktopus_core.events import OrderAlert, OrderCompensated, OrderCompleted
 from workflow_host import workflow
+from workflow_host.policies import PATCH
 from workflow_host.runtime import ACTIVITIES
 from workflow_host.settings import WorkflowSettings
 
@@ -28,7 +29,11 @@ BRANCHES = ["catalog_lookup", "nutrition_and_allergens", "price_quote", "vendor_
 HELD = ["reserve_inventory", "hold_delivery_slot"]
 UNDO_ALL = ["release_delivery_slot", "release_inventory", "release_quote"]
 UP_TO_HOLDS = ["save_run", "load_profile", *BRANCHES, "recommend", "safety_gate", *HELD]
-ASK = ["save_run", "humanApproval", "timer"]  # saved awaiting_approval, then the race
+# Saved awaiting_approval, order.approval_requested, then the race (event vs deadline).
+ASK = ["save_run", "publish_event", "humanApproval", "timer"]
+CLOSED = ["publish_event"]  # order.approval_closed, whatever ended the wait
+# A run from before the approval-policies patch: saved, then the race, no notices.
+OLD_ASK = ["save_run", "humanApproval", "timer"]
 DONE = ["save_run", "publish_event"]
 COMPENSATING = "save_run"
 APPROVE = {"decision": "approve", "approver": "alice"}
@@ -95,9 +100,11 @@ def go(monkeypatch):
     """``go(raw, event=, host=, **answers)`` drives one run to its end on ``host``'s
     settings and returns the fake context and the run's result."""
 
-    def start(raw=None, *, event=None, host=None, **answers):
+    def start(raw=None, *, event=None, events=None, patched=True, host=None, **answers):
         monkeypatch.setattr(workflow, "get_settings", lambda: host or settings())
-        ctx = FakeOrchestrationContext(answering(**answers), event=event)
+        ctx = FakeOrchestrationContext(
+            answering(**answers), event=event, events=events, patched=patched
+        )
         return ctx, drive(workflow.snacktopus, ctx, full_input() if raw is None else raw)
 
     return start
@@ -135,16 +142,20 @@ def test_a_small_order_completes_without_asking_anyone(go):
 def test_a_large_order_waits_for_a_person_and_completes_once_approved(go):
     ctx, result = go(event=APPROVE, recommend=BIG)
 
-    assert ctx.sequence == [*UP_TO_HOLDS, *ASK, "save_run", "place_order", *DONE]
-    assert [c.fire_at for c in ctx.calls if c.kind == "timer"] == [timedelta(seconds=300)]
+    assert ctx.sequence == [*UP_TO_HOLDS, *ASK, *CLOSED, "save_run", "place_order", *DONE]
+    requested = datetime.fromisoformat(ctx.records[-3]["approval"]["requested_at"])
+    deadline = requested + timedelta(seconds=300)
+    assert [c.fire_at for c in ctx.calls if c.kind == "timer"] == [deadline]
     assert result["status"] == "completed"
     assert ctx.records[-3]["status"] == "awaiting_approval"
+    assert ctx.patches == [PATCH]
     record = ctx.records[-1]
     assert record["status"] == "completed"
     assert record["approval"]["decision"] == "approve"
     assert record["approval"]["approver"] == "alice"
-    # From the request to the decision: the save and the race, 1 s of fake clock each.
-    assert record["approval"]["wait_s"] == 2.0
+    # From the request to the decision: the save, the notice and the race, 1 s each.
+    assert record["approval"]["wait_s"] == 3.0
+    assert [v["approver"] for v in record["approval"]["votes"]] == ["alice"]
     assert ctx.inputs("place_order")[0]["approver"] == "alice"
     assert event_of(ctx, "order.completed")["approval"] == "approved"
 
@@ -182,7 +193,7 @@ def test_an_unsafe_basket_is_blocked_and_only_the_quote_is_undone(go):
 def test_a_rejected_order_undoes_every_side_effect_in_reverse(go, event, reason, decision):
     ctx, result = go(event=event, recommend=BIG)
 
-    assert ctx.sequence == [*UP_TO_HOLDS, *ASK, COMPENSATING, *UNDO_ALL, *DONE]
+    assert ctx.sequence == [*UP_TO_HOLDS, *ASK, *CLOSED, COMPENSATING, *UNDO_ALL, *DONE]
     assert result == {"status": "rejected", "order_id": "ord-1", "reason": reason}
     record = ctx.records[-1]
     assert record["status"] == "rejected"
@@ -203,7 +214,7 @@ def test_a_rejected_order_undoes_every_side_effect_in_reverse(go, event, reason,
 def test_an_order_nobody_approves_in_time_times_out_and_is_undone(go, event, reason):
     ctx, result = go(event=event, recommend=BIG)
 
-    assert ctx.sequence == [*UP_TO_HOLDS, *ASK, COMPENSATING, *UNDO_ALL, *DONE]
+    assert ctx.sequence == [*UP_TO_HOLDS, *ASK, *CLOSED, COMPENSATING, *UNDO_ALL, *DONE]
     assert result == {"status": "timed_out", "order_id": "ord-1", "reason": reason}
     record = ctx.records[-1]
     assert (record["status"], record["approval"]["decision"]) == ("timed_out", "timeout")
@@ -282,6 +293,7 @@ def test_a_stuck_undo_fails_the_run_alerts_and_still_undoes_the_rest(go):
     assert ctx.sequence == [
         *UP_TO_HOLDS,
         *ASK,
+        *CLOSED,
         COMPENSATING,
         *UNDO_ALL,
         "save_run",
@@ -297,7 +309,12 @@ def test_a_stuck_undo_fails_the_run_alerts_and_still_undoes_the_rest(go):
         "step": "compensation",
         "status": "failed",
     }
-    assert [t for t, _ in ctx.published] == ["order.alert", "order.compensated"]
+    assert [t for t, _ in ctx.published] == [
+        "order.approval_requested",
+        "order.approval_closed",
+        "order.alert",
+        "order.compensated",
+    ]
     alert = OrderAlert.model_validate(event_of(ctx, "order.alert"))
     assert (alert.stuck_step, alert.attempts) == ("release_inventory", 4)
     assert "store down" in alert.error

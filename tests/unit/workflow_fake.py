@@ -7,6 +7,12 @@ the real ``DaprWorkflowContext``. Its ``call_activity``, ``create_timer`` and
 the activity name and its input as the sidecar would receive it (encoded by the SDK's own
 JSON encoder, then decoded), and returns a result or a :class:`Fail`. :func:`drive` then
 feeds results and failures back into the generator, as the worker does on replay.
+
+External events and timers happen in the order a test scripts: when the workflow waits on
+something not yet complete, the next item of ``events`` arrives (a payload completes the
+oldest waiting ``wait_for_external_event``; :data:`TIMER` fires the earliest pending
+timer); with the script spent, the earliest pending timer fires. ``patched=False``
+replays a history from before every ``ctx.is_patched`` change (the old path).
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ class Fail:
     error_type: str = "RuntimeError"
 
 
+TIMER = "<timer fires>"
+
+
 @dataclass
 class Call:
     """One thing the workflow asked of the runtime, as the sidecar would record it."""
@@ -50,7 +59,7 @@ class FakeOrchestrationContext:
     """What the worker's orchestration context offers a workflow, answered on the spot.
 
     ``event`` is the payload of the one external event that arrives (``None``: it never
-    does, so every timer fires).
+    does, so every timer fires); ``events`` scripts several (see the module doc).
     """
 
     def __init__(
@@ -58,20 +67,30 @@ class FakeOrchestrationContext:
         respond: Callable[[str, Any], Any],
         *,
         event: Any = None,
+        events: list[Any] | None = None,
+        patched: bool = True,
         instance_id: str = "ord-1",
         start: datetime = datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
     ) -> None:
         self.respond = respond
-        self.event = event
+        self.script = list(events if events is not None else ([] if event is None else [event]))
+        self.patched = patched
+        self.patches: list[str] = []
         self.instance_id = instance_id
         self.current_utc_datetime = start
         self.is_replaying = False
         self.calls: list[Call] = []
         self.custom_status: list[str] = []
+        self._events: list[task.CompletableTask] = []
+        self._timers: list[tuple[datetime, int, task.TimerTask]] = []
 
     # ------------------------------------------------------------ durabletask's context
     def set_custom_status(self, custom_status: str) -> None:
         self.custom_status.append(custom_status)
+
+    def is_patched(self, patch_name: str) -> bool:
+        self.patches.append(patch_name)
+        return self.patched
 
     def call_activity(
         self, activity: str, *, input: Any = None, retry_policy: Any = None, **_: Any
@@ -93,16 +112,32 @@ class FakeOrchestrationContext:
     def create_timer(self, fire_at: datetime | timedelta) -> task.Task:
         self.calls.append(Call("timer", "timer", fire_at=fire_at))
         timer: task.TimerTask = task.TimerTask()
-        if self.event is None:
-            timer.complete(None)
+        at = fire_at if isinstance(fire_at, datetime) else self.current_utc_datetime + fire_at
+        self._timers.append((at, len(self.calls), timer))
         return timer
 
     def wait_for_external_event(self, name: str, *, timeout: Any = None) -> task.Task:
         self.calls.append(Call("event", name))
         waiting: task.CompletableTask = task.CompletableTask()
-        if self.event is not None:
-            waiting.complete(from_json(to_json(self.event)))
+        self._events.append(waiting)
         return waiting
+
+    def happen(self) -> bool:
+        """The next scripted thing happens; False when nothing more can."""
+        if self.script and self.script[0] is not TIMER:
+            if not self._events:
+                return False
+            self._events.pop(0).complete(from_json(to_json(self.script.pop(0))))
+            return True
+        if self.script:
+            self.script.pop(0)
+        pending = sorted((at, seq, t) for at, seq, t in self._timers if not t.is_complete)
+        if not pending:
+            return False
+        at, _, timer = pending[0]
+        self.current_utc_datetime = max(self.current_utc_datetime, at)
+        timer.complete(None)
+        return True
 
     # ------------------------------------------------------------ what a test reads
     @property
@@ -137,8 +172,11 @@ def drive(
     try:
         waiting = next(gen)
         while True:
-            if not waiting.is_complete:
-                raise AssertionError(f"the workflow waits on a task nothing completes: {waiting}")
+            while not waiting.is_complete:
+                if not ctx.happen():
+                    raise AssertionError(
+                        f"the workflow waits on a task nothing completes: {waiting}"
+                    )
             ctx.current_utc_datetime += tick
             if waiting.is_failed:
                 waiting = gen.throw(waiting.get_exception())

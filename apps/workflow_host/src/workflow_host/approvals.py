@@ -5,6 +5,11 @@ Dapr drops events sent to a finished or missing instance silently, so a decision
 checked against the run record first, claimed once (create-only ``decision:<id>`` key, so
 two approvers racing cannot both win), and only then raised as ``humanApproval`` through
 the Dapr workflow client.
+
+The approval policies are checked here too, before the claim (the workflow keeps them as
+well, :mod:`workflow_host.policies`): the requester never approves their own order; the
+escalation group decides only once the order escalated; under four eyes a second approval
+claims a second slot (``decision:<id>:2``), taken only by someone other than the first.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 
 import grpc
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
-from snacktopus_core.errors import NotWaiting, StateUnavailable, UnknownOrder
+from snacktopus_core.errors import NotWaiting, PolicyRefused, StateUnavailable, UnknownOrder
 from snacktopus_core.telemetry import quiet_sdk_loggers
 
 from workflow_host import store
@@ -76,15 +81,48 @@ def decide(order_id: str, decision: ApprovalDecision) -> RunRecord:
         elif run.approval.decision:
             detail += f" (already decided: {run.approval.decision} by {run.approval.approver})"
         raise NotWaiting(detail)
+    check_policies(run, decision)
     claim = {"decision": decision.decision, "approver": decision.approver}
-    claimed, created = store.create_or_get(f"decision:{order_id}", claim)
-    if not created:
-        raise NotWaiting(
-            f"order {order_id} already has a decision: {claimed['decision']} by "
-            f"{claimed['approver']}"
-        )
+    _claim(order_id, run, claim)
     if workflow_status(order_id) != WorkflowStatus.RUNNING.name:
         raise NotWaiting(f"order {order_id} is no longer running")
     wf_client().raise_workflow_event(order_id, APPROVAL_EVENT, data=decision.model_dump())
     log.info("decision raised", extra={"order_id": order_id, **claim})
     return run
+
+
+def check_policies(run: RunRecord, decision: ApprovalDecision) -> None:
+    """Who may decide this run, by the policies it started with (:class:`PolicyRefused`)."""
+    who = decision.approver.strip().lower()
+    if decision.decision == "approve" and who == run.user_id.lower():
+        raise PolicyRefused(
+            f"{decision.approver} asked for order {run.order_id}: the requester cannot "
+            "approve their own order"
+        )
+    approval = run.approval
+    if who in approval.escalation_group and approval.escalated_at is None:
+        raise PolicyRefused(
+            f"{decision.approver} is in the escalation group: they may decide order "
+            f"{run.order_id} once it escalates"
+        )
+
+
+def _claim(order_id: str, run: RunRecord, claim: dict[str, str]) -> None:
+    """Claims the first free decision slot (one, or two under four eyes), or raises
+    :class:`NotWaiting`: the order is decided, or this approver already approved it."""
+    who = claim["approver"].lower()
+    for slot in range(1, run.approval.required_approvals + 1):
+        key = f"decision:{order_id}" if slot == 1 else f"decision:{order_id}:{slot}"
+        claimed, created = store.create_or_get(key, claim)
+        if created:
+            return
+        if claimed["decision"] != "approve":
+            break
+        if claimed["approver"].lower() == who and run.approval.required_approvals > 1:
+            raise NotWaiting(
+                f"{claim['approver']} already approved order {order_id}: a second, different "
+                "approver must approve it"
+            )
+    raise NotWaiting(
+        f"order {order_id} already has a decision: {claimed['decision']} by {claimed['approver']}"
+    )

@@ -16,7 +16,7 @@ from snacktopus_core.telemetry import (
 )
 from snacktopus_core.web import instrument, new_app, ops_router
 
-from workflow_host import api, console, retention
+from workflow_host import api, console, notify, retention
 from workflow_host.settings import get_settings
 
 SERVICE = "workflow-host"
@@ -53,6 +53,7 @@ def create_app() -> FastAPI:
     )
     app.include_router(ops_router(SERVICE, settings, {settings.state_store, "workflowstate"}))
     app.include_router(api.router)
+    app.include_router(notify.router)
     app.include_router(console.router)
     static = StaticFiles(directory=console.STATIC_DIR)
     app.mount(f"{console.PREFIX}/static", static, name="console-static")

@@ -31,3 +31,8 @@ DEGRADED = Counter(
 SAFETY_FLAGS = Counter(
     "snacktopus_safety_gate_flags_total", "Flags raised by the safety gate.", ["kind", "severity"]
 )
+NOTIFICATIONS = Counter(
+    "snacktopus_notifications_total",
+    "Approval notifications by channel (email, webhook) and outcome (sent, failed, duplicate).",
+    ["channel", "outcome"],
+)

@@ -34,10 +34,27 @@ class StepTiming(BaseModel):
     detail: str | None = None
 
 
+class Vote(BaseModel):
+    """One human decision as the workflow received it: who, what and when."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approver: str
+    decision: Literal["approve", "reject", "expire", "cancel"]
+    at: datetime
+    comment: str | None = None
+
+
 class Approval(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     required: bool
+    # The policies (runs on the approval-policies path; earlier runs keep the defaults).
+    required_approvals: int = Field(default=1, ge=1, le=2)
+    votes: list[Vote] = []
+    deadline: datetime | None = None
+    escalated_at: datetime | None = None
+    escalation_group: list[str] = []
     decision: Literal["approve", "reject", "timeout", "cancel"] | None = None
     approver: str | None = None
     comment: str | None = None

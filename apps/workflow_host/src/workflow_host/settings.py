@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 from snacktopus_core.settings import AppSettings
 
 UNDO_STEPS = ("release_delivery_slot", "release_inventory", "release_quote")
@@ -19,6 +20,33 @@ class WorkflowSettings(AppSettings):
     agent_app_id: str = "agent-shell"
     approval_threshold_usd: float = Field(default=50.0, ge=0, le=100_000)
     approval_timeout_s: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
+    # Approval policies (captured in each run's input when it starts).
+    dual_approval_usd: float | None = Field(
+        default=None, ge=0, le=100_000, description="Above this, two different approvers."
+    )
+    approval_escalate_after_s: float | None = Field(
+        default=None, gt=0, le=7 * 24 * 3600, description="Undecided this long: escalate."
+    )
+    approval_escalation_group: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Approvers who may decide only once a run escalated."
+    )
+    approval_remind_before_s: float | None = Field(
+        default=None, gt=0, le=7 * 24 * 3600, description="Remind approvers this long before."
+    )
+    console_base_url: str = Field(
+        default="http://127.0.0.1:8002",
+        description="Where approvers reach the console; notifications link to its order pages.",
+    )
+    # Notifications (workflow-host's subscriber, through Dapr output bindings).
+    notify_channels: Annotated[list[Literal["email", "webhook"]], NoDecode] = ["email"]
+    notify_email_binding: str = "notify-email"
+    notify_webhook_binding: str = "notify-webhook"
+    notify_approvers_email: str = Field(
+        default="approvers@snacktopus.local", description="To: of approver mail (a;b for more)."
+    )
+    notify_escalation_email: str = Field(
+        default="escalation@snacktopus.local", description="To: of escalation mail."
+    )
     # Compensation toggles: switch single undo steps off for drills (never in production).
     compensate_release_delivery_slot: bool = True
     compensate_release_inventory: bool = True
@@ -51,7 +79,10 @@ class WorkflowSettings(AppSettings):
         description="Zipkin's UI for the console's trace links (default: ZIPKIN_ENDPOINT's "
         "host, path /zipkin).",
     )
-    blocked_skus: list[str] = Field(default=[], description="SKUs never to order (comma list).")
+    # NoDecode: a comma list, not JSON (pydantic-settings would json.loads a list field).
+    blocked_skus: Annotated[list[str], NoDecode] = Field(
+        default=[], description="SKUs never to order (comma list)."
+    )
     # Retention (retention.py): a finished order's instance and keys are forgotten this
     # long after it ended; its ledger entry stays.
     run_retention_days: float = Field(default=30.0, gt=0, le=3650)
@@ -61,7 +92,7 @@ class WorkflowSettings(AppSettings):
     # undo steps that must fail. Off by default; refused in the order input when off.
     allow_fault_injection: bool = False
 
-    @field_validator("blocked_skus", mode="before")
+    @field_validator("blocked_skus", "approval_escalation_group", "notify_channels", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

@@ -11,7 +11,9 @@ inputs) must not change within a workflow version. Steps (DESIGN.md):
 3. recommend (agent-shell through Dapr service invocation)
 4. safety_gate: unsafe -> compensate, ``blocked``
 5. reserve_inventory, hold_delivery_slot (side effects)
-6. above the threshold: humanApproval event raced against a timer
+6. above the threshold: humanApproval events raced against a timer, with the approval
+   policies and notifications of :mod:`workflow_host.policies` (patch
+   ``approval-policies-v1``; runs from before it keep the single decision)
    reject -> ``rejected``, timeout -> ``timed_out`` (both compensate)
 7. place_order
 8. the run record is saved at each phase; the terminal event is published
@@ -42,12 +44,13 @@ from snacktopus_core.events import (
 from snacktopus_core.models import Basket, OrderRequest, Profile
 
 from workflow_host import activities as act
+from workflow_host import policies
 from workflow_host.compensation import CompensationResult, compensate
+from workflow_host.policies import APPROVAL_EVENT, ApprovalPolicy
 from workflow_host.runs import Approval, ApprovalDecision, RunRecord, RunStatus, StepTiming
 from workflow_host.settings import BRANCHES, UNDO_STEPS, WorkflowSettings, get_settings
 
 WORKFLOW_NAME = "snacktopus"
-APPROVAL_EVENT = "humanApproval"
 # The enrichment branches, in the order they are scheduled.
 BRANCH_ACTIVITIES = {name: getattr(act, name) for name in BRANCHES}
 
@@ -75,6 +78,8 @@ class WorkflowInput(BaseModel):
     approval_timeout_s: float = Field(gt=0, le=7 * 24 * 3600)
     disabled_undo: list[str] = []
     faults: Faults = Faults()
+    # Absent from inputs of runs started before the policies: they apply none.
+    policy: ApprovalPolicy = ApprovalPolicy()
 
     @classmethod
     def from_order(
@@ -86,6 +91,7 @@ class WorkflowInput(BaseModel):
             approval_timeout_s=settings.approval_timeout_s,
             disabled_undo=_disabled_undo(settings),
             faults=faults or Faults(),
+            policy=ApprovalPolicy.of(settings),
         )
 
     @classmethod
@@ -454,15 +460,25 @@ def _approval(run: Run) -> Steps:
     if rec.total_usd <= inp.approval_threshold_usd:
         return
     requested = run.now
-    rec.approval = Approval(required=True, requested_at=requested)
+    if run.ctx.is_patched(policies.PATCH):
+        decision = yield from policies.approval(run, requested)
+        if decision is not None:
+            decision = policies.merged(decision, rec.approval)
+    else:
+        decision = yield from _single_decision(run, requested)
+        policies.stamp_decided(rec.approval, run.now, requested)
+    _decide(run, decision, requested)
+    yield run.save("approved", "running")
+
+
+def _single_decision(run: Run, requested: datetime) -> Generator[Any, Any, ApprovalDecision | None]:
+    """The path of runs started before the approval policies: one decision, no notices."""
+    run.record.approval = Approval(required=True, requested_at=requested)
     yield run.save("awaiting_approval", "awaiting_approval")
     event = run.ctx.wait_for_external_event(APPROVAL_EVENT)
-    timer = run.ctx.create_timer(timedelta(seconds=inp.approval_timeout_s))
+    timer = run.ctx.create_timer(timedelta(seconds=run.inp.approval_timeout_s))
     winner = yield wf.when_any([event, timer])
-    rec.approval.decided_at = run.now
-    rec.approval.wait_s = round((run.now - requested).total_seconds(), 3)
-    _decide(run, None if winner is timer else _decision(event.get_result()), requested)
-    yield run.save("approved", "running")
+    return None if winner is timer else _decision(event.get_result())
 
 
 def _decision(payload: Any) -> ApprovalDecision:

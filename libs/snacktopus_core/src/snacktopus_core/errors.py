@@ -29,6 +29,12 @@ class Forbidden(SnacktopusError):
     """A credential was given but it does not belong to this approver."""
 
 
+class PolicyRefused(SnacktopusError):
+    """The approver is who they say, but an approval policy does not let them decide this
+    order: the requester approving their own order, the escalation group before the order
+    escalated."""
+
+
 class UnknownOrder(SnacktopusError, LookupError):
     """Neither a run record nor a workflow instance has this order id."""
 
@@ -86,6 +92,7 @@ ERRORS: Mapping[type[SnacktopusError], ErrorSpec] = MappingProxyType(
             401, 6, "not authenticated", MappingProxyType({"WWW-Authenticate": "Bearer"})
         ),
         Forbidden: ErrorSpec(403, 6, "not this approver's token"),
+        PolicyRefused: ErrorSpec(403, 7, "refused by an approval policy"),
         UnknownOrder: ErrorSpec(404, 3, "unknown order"),
         UnknownProfile: ErrorSpec(404, None, "unknown profile"),
         NotWaiting: ErrorSpec(409, 4, "not waiting or already decided"),

@@ -20,6 +20,10 @@ TOPIC_ORDER_COMPENSATED = "order.compensated"
 TOPIC_ORDER_ALERT = "order.alert"
 TOPIC_SAFETY_FLAGGED = "agent.safety_flagged"
 TOPIC_EVALUATED = "agent.evaluated"
+# The approval notifications (workflow-host's notifier mails and posts them to approvers).
+TOPIC_APPROVAL_REQUESTED = "order.approval_requested"
+TOPIC_APPROVAL_REMINDER = "order.approval_reminder"
+TOPIC_APPROVAL_CLOSED = "order.approval_closed"
 
 # The statuses a run ends in (a cancelled order ends ``rejected``). Published with the other
 # run statuses by snacktopus_core.contracts (``RunStatus``, ``TERMINAL``); it lives here
@@ -96,6 +100,52 @@ class OrderAlert(Event):
     attempts: int
 
 
+class BasketSummaryLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    quantity: int
+    line_total_usd: float
+    allergens: list[str] = []
+
+
+class ApprovalNotice(Event):
+    """What every approval notification carries: enough to decide whether to open the
+    console, never a credential (approvers sign in with their own token there)."""
+
+    order_id: str
+    user_id: str = Field(description="Who asked: the one person who may not approve it.")
+    total_usd: float
+    deadline: datetime = Field(description="When the order times out and is compensated.")
+    console_url: str = Field(description="The order's page in the approver console.")
+    audience: Literal["approvers", "escalation"] = "approvers"
+    required_approvals: int = Field(default=1, ge=1, le=2)
+    approved_by: list[str] = Field(default=[], description="Approvals so far (four eyes).")
+
+
+class ApprovalRequested(ApprovalNotice):
+    """A run started waiting for a human."""
+
+    basket: list[BasketSummaryLine] = Field(max_length=50)
+    safety_flags: list[SafetyFlag] = []
+    degraded_branches: list[str] = []
+
+
+class ApprovalReminder(ApprovalNotice):
+    """Still waiting: a reminder before the deadline (``reason=reminder``, to the
+    approvers), or the escalation (``reason=escalation``, to the escalation group, which
+    may decide from now on)."""
+
+    reason: Literal["reminder", "escalation"]
+
+
+class ApprovalClosed(ApprovalNotice):
+    """The final notice: the wait is over, decided or timed out."""
+
+    outcome: Literal["approved", "rejected", "cancelled", "timed_out"]
+    decided_by: str | None = None
+
+
 class SafetyFlagged(Event):
     user_id: str
     session_id: str | None = None
@@ -127,4 +177,7 @@ SCHEMAS: dict[str, type[Event]] = {
     TOPIC_ORDER_ALERT: OrderAlert,
     TOPIC_SAFETY_FLAGGED: SafetyFlagged,
     TOPIC_EVALUATED: Evaluated,
+    TOPIC_APPROVAL_REQUESTED: ApprovalRequested,
+    TOPIC_APPROVAL_REMINDER: ApprovalReminder,
+    TOPIC_APPROVAL_CLOSED: ApprovalClosed,
 }

@@ -4,9 +4,10 @@ The workflow and ``approvals.decide`` stay the authority (a decision they refuse
 whatever the console shows); this module decides what buttons an approver sees and refuses
 in the console what no approver should do: approve their own order, or approve twice.
 
-A run record has one ``approval`` today; one that carries several (``approval.approvals``,
-a list of ``{approver, decision, decided_at, comment}``, and ``approval.required_approvals``)
-is shown as "1 of 2 approvals" with each approver's line.
+A run on the approval-policies path records every vote (``approval.votes``: who, what,
+when) and how many approvals it needs (``approval.required_approvals``, 2 above
+``DUAL_APPROVAL_USD``): shown as "1 of 2 approvals" with each approver's line. A run from
+before the policies has one decision on ``approval`` itself.
 """
 
 from __future__ import annotations
@@ -52,9 +53,12 @@ def approval_state(run: RunRecord) -> ApprovalState:
 
 def approval_state_of(approval: dict[str, Any]) -> ApprovalState:
     """From a run record's ``approval``, one decision or several."""
-    listed = approval.get("approvals")
-    if listed is not None:
-        entries = [ApprovalEntry(**{k: a.get(k) for k in _FIELDS}) for a in listed]
+    votes = approval.get("votes")
+    if votes:
+        entries = [
+            ApprovalEntry(v["approver"], v["decision"], v.get("at"), v.get("comment"))
+            for v in votes
+        ]
     elif approval.get("decision"):
         entries = [ApprovalEntry(**{k: approval.get(k) for k in _FIELDS})]
     else:
