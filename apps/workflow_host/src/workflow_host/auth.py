@@ -11,9 +11,9 @@ from __future__ import annotations
 import hmac
 import re
 
+from snacktopus_core import sidecar
 from snacktopus_core.errors import Forbidden, NotAuthenticated, SecretStoreUnavailable
 
-from workflow_host import store
 from workflow_host.settings import get_settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -34,7 +34,7 @@ def authenticate(approver: str, token: str) -> None:
         raise Forbidden(f"'{approver}' is not a known approver")
     key = f"approver-{name}"
     try:
-        secret = store.client().get_secret(get_settings().secret_store, key).secret
+        secret = sidecar.dapr_client().get_secret(get_settings().secret_store, key).secret
     except Exception as exc:  # grpc errors carry the reason in their text
         text = str(exc)
         if "not found" in text.lower() or "NotFound" in text:
