@@ -1,8 +1,8 @@
 """The state layer (snacktopus_core.state): which errors are lost races, and how every
 read-modify-write retries them. Faults come from :class:`FaultInjectingDaprClient`, a
 stand-in for the Dapr SDK client that lands another writer's write, or a fault, right
-before ours; everything else about the store is proven on the real sidecar
-(tests/integration/test_state.py)."""
+before ours. What the store does without faults is proven on the real sidecar
+(tests/integration/test_state.py and the apps' integration tests)."""
 
 from __future__ import annotations
 
