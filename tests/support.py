@@ -4,7 +4,6 @@ docs pages."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import PurePosixPath
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from snacktopus_core.retry import poll_until
 
 # An order above every test threshold (a human must decide) and one below it.
 BIG_ORDER = {"request": "snacks for the team offsite", "budget_usd": 300, "headcount": 60}
@@ -31,14 +31,10 @@ SHORT_APPROVAL_S = 2.0
 
 def wait_until(fn: Callable[[], Any], timeout: float = 30.0, every: float = 0.2) -> Any:
     """Polls ``fn`` until it returns something truthy; fails the test with the last value."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"condition not met within {timeout} s (last value: {last!r})")
+    last = poll_until(fn, timeout, every)
+    if not last:
+        pytest.fail(f"condition not met within {timeout} s (last value: {last!r})")
+    return last
 
 
 def metric_sum(text: str, name: str, **labels: str) -> float:

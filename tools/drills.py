@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.contracts import TERMINAL  # noqa: E402
+from snacktopus_core.retry import poll_until  # noqa: E402
 
 from tools.devstack import Stack  # noqa: E402
 from tools.stack_settings import StackSettings  # noqa: E402
@@ -83,17 +84,25 @@ class Drill:
 
     # ------------------------------------------------------------------ helpers
     def _retry(self, fn: Callable[[], httpx.Response], timeout: float = 90) -> httpx.Response:
-        """Calls that may meet a restarting process: retry refused connections and 5xx."""
-        deadline = time.monotonic() + timeout
-        while True:
+        """Calls that may meet a restarting process: retry refused connections and 5xx;
+        past the timeout, the last response, or the last connection error raised."""
+        last: httpx.Response | httpx.HTTPError | None = None
+
+        def answered() -> bool:
+            nonlocal last
             try:
-                r = fn()
-                if r.status_code < 500 or time.monotonic() > deadline:
-                    return r
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.5)
+                last = fn()
+            except httpx.HTTPError as exc:
+                last = exc
+                return False
+            return last.status_code < 500
+
+        poll_until(answered, timeout, every=0.5)
+        if isinstance(last, httpx.HTTPError):
+            raise last
+        if last is None:
+            raise TimeoutError(f"no time left for a single call in {timeout} s")
+        return last
 
     def start(self, n: int, body: dict[str, Any], **extra: Any) -> list[str]:
         ids = []
@@ -117,13 +126,15 @@ class Drill:
         return r.json().get("run") if r.status_code == 200 else None
 
     def wait(self, ids: list[str], statuses: set[str], timeout: float) -> dict[str, dict]:
-        deadline = time.monotonic() + timeout
         found: dict[str, dict] = {}
-        while time.monotonic() < deadline and len(found) < len(ids):
+
+        def all_found() -> bool:
             for oid in ids:
                 if oid not in found and (run := self.run(oid)) and run["status"] in statuses:
                     found[oid] = run
-            time.sleep(0.3)
+            return len(found) == len(ids)
+
+        poll_until(all_found, timeout, every=0.3)
         return found
 
     def decide(self, order_id: str, decision: str, approver: str) -> httpx.Response:
@@ -175,15 +186,14 @@ class Drill:
             return False
 
     def wait_ready(self, url: str, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             try:
-                if self.http.get(url, timeout=3).is_success:
-                    return
+                return self.http.get(url, timeout=3).is_success
             except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"{url} not ready after {timeout} s")
+                return False
+
+        if not poll_until(ready, timeout, every=0.5):
+            raise TimeoutError(f"{url} not ready after {timeout} s")
 
     # ------------------------------------------------------------------ drills
     def kill_and_recover(self, program: str, name: str) -> Report:
@@ -197,11 +207,12 @@ class Drill:
         pid = self.stack.supervisor_pids().get(program)
         self.stack.kill(program)
         report.say(f"SIGKILL {program} (pid {pid}) with {report.in_flight} runs in flight")
-        deadline = time.monotonic() + 60
-        while self.stack.supervisor_pids().get(program) in (None, pid):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{program} not restarted by supervisord")
-            time.sleep(0.3)
+
+        def restarted() -> bool:
+            return self.stack.supervisor_pids().get(program) not in (None, pid)
+
+        if not poll_until(restarted, 60, every=0.3):
+            raise TimeoutError(f"{program} not restarted by supervisord")
         report.say(f"{program} restarted (pid {self.stack.supervisor_pids()[program]})")
         self.wait_ready(f"{self.wf}/readyz")
         self.wait_ready(f"{self.agent}/readyz")
@@ -255,11 +266,8 @@ class Drill:
                 )
         finally:
             self.stack.ctl("start", "ollama")
-        deadline = time.monotonic() + 120
-        while not self.converse_ok():
-            if time.monotonic() > deadline:
-                raise TimeoutError("the model did not answer through Dapr again")
-            time.sleep(2)
+        if not poll_until(self.converse_ok, 120, every=2):
+            raise TimeoutError("the model did not answer through Dapr again")
         ask = self.http.post(
             f"{self.agent}/ask", json={"user_id": self.user, "question": "snacks for 5 people"}
         )

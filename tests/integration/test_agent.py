@@ -19,6 +19,7 @@ from agent_shell.memory import MemoryEntry, Question
 from agent_shell.settings import AgentSettings
 from snacktopus_core.catalog import by_sku
 from snacktopus_core.events import Evaluated, SafetyFlagged
+from snacktopus_core.state import retry_on_conflict
 
 from tests.integration.conftest import as_approver, metric_total, new_id, redis_json, wait_until
 
@@ -366,7 +367,8 @@ def _state_url(stack) -> str:
 def _merge(http, stack, key: str, items: dict) -> None:
     """Adds ``items`` to the dict at ``key`` through agent-shell's sidecar as the app
     writes it, compare-and-set on its ETag: the app's own sweeps write the index too."""
-    for _ in range(20):
+
+    def attempt() -> None:
         r = http.get(f"{_state_url(stack)}/{key}")
         current = r.json() if r.status_code == 200 and r.content else {}
         write = {
@@ -376,9 +378,11 @@ def _merge(http, stack, key: str, items: dict) -> None:
         }
         if etag := r.headers.get("etag"):
             write["etag"] = etag
-        if http.post(_state_url(stack), json=[write]).is_success:
-            return
-    pytest.fail(f"{key}: could not write it for the app's concurrent writes")
+        saved = http.post(_state_url(stack), json=[write])
+        if not saved.is_success:  # daprd's text says whether it was a lost race
+            raise RuntimeError(f"{key}: {saved.status_code} {saved.text}")
+
+    retry_on_conflict(attempt, key)
 
 
 def _entry(user: str, entry_id: str) -> dict:

@@ -46,9 +46,15 @@ def sidecar(monkeypatch):
                 raise Down(f"error invoking output binding {name}: connection refused")
             sent.append((name, data, binding_metadata))
 
-    monkeypatch.setattr(notify.store, "get", lambda key: (state.get(key), None))
-    monkeypatch.setattr(notify.store, "put", lambda key, value: state.__setitem__(key, value))
-    monkeypatch.setattr(notify.store, "client", Client)
+    class Store:
+        def get(self, key):
+            return state.get(key), None
+
+        def put(self, key, value):
+            state[key] = value
+
+    monkeypatch.setattr(notify.store, "state", Store)
+    monkeypatch.setattr(notify.sidecar, "dapr_client", Client)
     monkeypatch.setattr(notify, "get_settings", lambda: SETTINGS)
     return state, sent, down
 

@@ -241,7 +241,11 @@ def claims(monkeypatch):
         held[key] = value
         return value, True
 
-    monkeypatch.setattr(approvals.store, "create_or_get", create_or_get)
+    class Store:
+        pass
+
+    Store.create_or_get = staticmethod(create_or_get)
+    monkeypatch.setattr(approvals.store, "state", Store)
     return held
 
 

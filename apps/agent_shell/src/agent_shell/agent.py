@@ -20,6 +20,7 @@ import httpx
 from dapr.clients import DaprClient
 from dapr.ext.workflow import DaprWorkflowClient
 from dapr_agents import AgentRunner, DaprChatClient, DurableAgent, tool
+from snacktopus_core.retry import poll_until
 
 from agent_shell import metrics, tools
 from agent_shell.settings import AgentSettings
@@ -33,16 +34,16 @@ INSTRUCTIONS = ["Snack basket facts, then one short true sentence about them."]
 
 def wait_for_sidecar(settings: AgentSettings, timeout: float = 60.0) -> None:
     """The agent's constructor reads the sidecar's metadata: wait until it answers."""
-    deadline = time.monotonic() + timeout
     url = f"{settings.dapr_http_url}/v1.0/healthz/outbound"
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         try:
-            if httpx.get(url, timeout=2).status_code in (200, 204):
-                return
+            return httpx.get(url, timeout=2).status_code in (200, 204)
         except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"daprd at {settings.dapr_http_url} not ready after {timeout} s")
+            return False
+
+    if not poll_until(ready, timeout, every=0.5):
+        raise RuntimeError(f"daprd at {settings.dapr_http_url} not ready after {timeout} s")
 
 
 class SharedDaprClient(DaprClient):

@@ -16,7 +16,7 @@ import logging
 
 from opentelemetry import trace
 from pydantic import BaseModel
-from snacktopus_core import grounding
+from snacktopus_core import grounding, sidecar
 from snacktopus_core.events import (
     TOPIC_EVALUATED,
     TOPIC_SAFETY_FLAGGED,
@@ -27,7 +27,7 @@ from snacktopus_core.events import (
 from snacktopus_core.models import Basket, Profile
 from snacktopus_core.safety import check_basket, verdict
 
-from agent_shell import metrics, state
+from agent_shell import metrics
 from agent_shell.settings import AgentSettings
 
 log = logging.getLogger("agent_shell.evaluator")
@@ -113,7 +113,7 @@ def basket_verdict(flags: list[SafetyFlag]) -> str:
 
 async def publish(topic: str, event: SafetyFlagged | Evaluated, settings: AgentSettings) -> None:
     try:
-        await state.client().publish_event(
+        await sidecar.dapr_async_client().publish_event(
             pubsub_name=settings.pubsub_name,
             topic_name=topic,
             data=event.model_dump_json(),

@@ -13,8 +13,9 @@ import time
 from dapr.clients.grpc import conversation
 from opentelemetry import trace
 from pydantic import BaseModel
+from snacktopus_core import sidecar
 
-from agent_shell import metrics, state
+from agent_shell import metrics
 from agent_shell.settings import AgentSettings
 
 log = logging.getLogger("agent_shell.llm")
@@ -41,7 +42,7 @@ async def converse(
         span.set_attribute("snacktopus.step", f"llm:{path}")
         try:
             resp = await asyncio.wait_for(
-                state.client().converse_alpha2(
+                sidecar.dapr_async_client().converse_alpha2(
                     name=component,
                     inputs=[
                         conversation.ConversationInputAlpha2(

@@ -17,7 +17,7 @@ from snacktopus_core.telemetry import (
 )
 from snacktopus_core.web import instrument, new_app, ops_router
 
-from agent_shell import api, state
+from agent_shell import api
 from agent_shell.agent import Brain, wait_for_sidecar
 from agent_shell.concierge import Concierge
 from agent_shell.settings import get_settings
@@ -49,7 +49,7 @@ def create_app() -> FastAPI:
         finally:
             recovery.cancel()
             await asyncio.to_thread(brain.shutdown)
-            await state.close()
+            await sidecar.close_dapr_async_client()
             await app.state.sidecar_http.aclose()
             shutdown_tracing()
 

@@ -7,11 +7,11 @@ across sessions is ours. Keys in ``agent-memory``:
 - ``session:<user>:<session>``  a :class:`SessionDoc`: entries, newest last, and a summary
 - ``sessions:<user>``           ``{session_id: last_update}`` for listing and pruning
 
-Every write is a read-modify-write with ETags (``state.update``), so two concurrent asks on
-one session never lose an entry. The summarizer folds older entries into the session's
-summary once it passes ``memory_summarize_after`` (with the model when it answers, an
-extractive summary when it does not); the pruner bounds entries per session and sessions
-per user by count and by age.
+Every write is a read-modify-write with ETags (``update`` of snacktopus_core.state), so two
+concurrent asks on one session never lose an entry. The summarizer folds older entries into
+the session's summary once it passes ``memory_summarize_after`` (with the model when it
+answers, an extractive summary when it does not); the pruner bounds entries per session and
+sessions per user by count and by age.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from snacktopus_core.events import SafetyFlag
 from snacktopus_core.models import Basket, utcnow
+from snacktopus_core.state import AsyncStateStore
 
-from agent_shell import state
 from agent_shell.settings import AgentSettings
 
 _WORD = re.compile(r"[a-z]{3,}")
@@ -147,13 +147,14 @@ class Memory:
     ) -> None:
         self.settings = settings
         self.summarize = summarize
+        self.state = AsyncStateStore(settings.memory_store)
 
     async def session(self, user_id: str, session_id: str) -> SessionDoc | None:
-        value, _ = await state.get(session_key(user_id, session_id))
+        value, _ = await self.state.get(session_key(user_id, session_id))
         return SessionDoc.model_validate(value) if value else None
 
     async def sessions(self, user_id: str) -> dict[str, str]:
-        value, _ = await state.get(f"sessions:{user_id}")
+        value, _ = await self.state.get(f"sessions:{user_id}")
         return value or {}
 
     async def append(self, entry: MemoryEntry) -> SessionDoc:
@@ -170,7 +171,7 @@ class Memory:
             doc.updated_at = now
             return prune_entries(doc, self.settings, now).model_dump(mode="json")
 
-        doc = SessionDoc.model_validate(await state.update(key, add))
+        doc = SessionDoc.model_validate(await self.state.update(key, add))
         await self._touch_session(entry.user_id, entry.session_id, now)
         if len(doc.entries) > self.settings.memory_summarize_after:
             doc = await self._summarize(key, doc)
@@ -197,7 +198,7 @@ class Memory:
                 }
             ).model_dump(mode="json")
 
-        return SessionDoc.model_validate(await state.update(key, apply))
+        return SessionDoc.model_validate(await self.state.update(key, apply))
 
     async def _touch_session(self, user_id: str, session_id: str, now: datetime) -> None:
         def touch(value: dict | None) -> dict:
@@ -216,9 +217,9 @@ class Memory:
             dropped[:] = [sid for sid in value or {} if sid not in after]
             return after
 
-        await state.update(f"sessions:{user_id}", touch_and_note)
+        await self.state.update(f"sessions:{user_id}", touch_and_note)
         for sid in dropped:
-            await state.delete(session_key(user_id, sid))
+            await self.state.delete(session_key(user_id, sid))
 
     async def history(
         self, user_id: str, session_id: str | None, limit: int, offset: int
@@ -240,7 +241,8 @@ class Memory:
         recent = list(await self.sessions(user_id))[-10:]
         # One bulk read for this session and the user's recent ones, not a trip each.
         keys = [session_key(user_id, sid) for sid in dict.fromkeys([session_id, *recent])]
-        docs = {k: SessionDoc.model_validate(v) for k, v in (await state.get_many(keys)).items()}
+        read = await self.state.get_many(keys)
+        docs = {k: SessionDoc.model_validate(v) for k, (v, _) in read.items() if v is not None}
         doc = docs.get(session_key(user_id, session_id))
         pool: list[MemoryEntry] = []
         for sid in recent:

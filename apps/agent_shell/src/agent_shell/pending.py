@@ -48,10 +48,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from snacktopus_core.statestore import is_conflict
+from snacktopus_core.state import AsyncStateStore
 
-from agent_shell import state
-from agent_shell.settings import AgentSettings
+from agent_shell.settings import AgentSettings, get_settings
 
 log = logging.getLogger("agent_shell.pending")
 
@@ -176,6 +175,7 @@ class PendingAsks:
         # The asks this process is answering, each with the task renewing its lease.
         self._held: dict[str, asyncio.Task] = {}
         self._marking: set[str] = set()  # marks still writing
+        self.state = AsyncStateStore(get_settings().memory_store)
 
     async def mark(self, entry_id: str, instance_id: str, entry: dict) -> None:
         # An ask marks in parallel with its reads, and clears when one of them fails, maybe
@@ -185,9 +185,9 @@ class PendingAsks:
         now = time.time()
         try:
             # Index first: a crash between the two writes then loses no record.
-            await state.update(INDEX_KEY, lambda v: indexed(v, [entry_id], now))
+            await self.state.update(INDEX_KEY, lambda v: indexed(v, [entry_id], now))
             record = new_record(instance_id, entry, self.replica, now, self.lease_s)
-            await state.put(record_key(entry_id), record)
+            await self.state.put(record_key(entry_id), record)
         finally:
             wanted = entry_id in self._marking
             self._marking.discard(entry_id)
@@ -205,14 +205,14 @@ class PendingAsks:
         # Together: a leftover id is pruned by a sweep; a leftover record is claimed and
         # finished again, its answer rewritten in place under the same entry_id.
         await asyncio.gather(
-            state.delete(record_key(entry_id)),
-            state.update(INDEX_KEY, lambda v: unindexed(v, [entry_id])),
+            self.state.delete(record_key(entry_id)),
+            self.state.update(INDEX_KEY, lambda v: unindexed(v, [entry_id])),
         )
 
     async def claim(self, entry_id: str) -> dict | None:
         """The record, now this replica's, or None if its owner is live or it is gone."""
         held = entry_id in self._held
-        won = await state.update(
+        won = await self.state.update(
             record_key(entry_id),
             lambda r: claimed(r, time.time(), self.lease_s, self.replica, held),
         )
@@ -221,29 +221,26 @@ class PendingAsks:
         return won
 
     async def sweep(self) -> Sweep:
-        heads = await state.get_many([INDEX_KEY, LEGACY_KEY])
-        index = dict(heads.get(INDEX_KEY) or {})
-        if legacy := heads.get(LEGACY_KEY):
+        heads = await self.state.get_many([INDEX_KEY, LEGACY_KEY])
+        index = dict(heads[INDEX_KEY][0] or {})
+        if legacy := heads[LEGACY_KEY][0]:
             index.update(await self._migrate(legacy))
-        stored = await state.get_many([record_key(i) for i in index])
-        records = {i: stored[record_key(i)] for i in index if record_key(i) in stored}
+        stored = await self.state.get_many([record_key(i) for i in index])
+        records = {i: value for i in index if (value := stored[record_key(i)][0]) is not None}
         plan = plan_sweep(index, records, set(self._held), time.time(), self.lease_s)
         if plan.prune:
-            await state.update(INDEX_KEY, lambda v: unindexed(v, plan.prune))
+            await self.state.update(INDEX_KEY, lambda v: unindexed(v, plan.prune))
         return plan
 
     async def _migrate(self, legacy: dict) -> dict[str, float]:
         """Moves the old dict's entries to ownerless records, in the same order as a mark
         (index, record), and only then drops them from the old dict."""
         ids, now = list(legacy), time.time()
-        await state.update(INDEX_KEY, lambda v: indexed(v, ids, now))
+        await self.state.update(INDEX_KEY, lambda v: indexed(v, ids, now))
         for entry_id, item in legacy.items():
-            try:
-                await state.put(record_key(entry_id), from_legacy(item), create_only=True)
-            except Exception as exc:
-                if not is_conflict(exc):  # a conflict: another replica moved it first
-                    raise
-        await state.update(LEGACY_KEY, lambda v: unindexed(v, ids))
+            # Not created: another replica moved it first.
+            await self.state.create(record_key(entry_id), from_legacy(item))
+        await self.state.update(LEGACY_KEY, lambda v: unindexed(v, ids))
         return dict.fromkeys(ids, now)
 
     async def recover(self, finish: Callable[[dict], Awaitable[None]]) -> None:
@@ -295,7 +292,7 @@ class PendingAsks:
         while True:
             await asyncio.sleep(self.every)
             try:
-                kept = await state.update(
+                kept = await self.state.update(
                     record_key(entry_id),
                     lambda r: renewed(r, time.time(), self.lease_s, self.replica),
                 )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 from snacktopus_core.models import Allergen, Diet, Money, Profile, ShortText, utcnow
+from snacktopus_core.state import AsyncStateStore
 
-from agent_shell import state
+from agent_shell.settings import get_settings
 
 
 class ProfileIn(BaseModel):
@@ -39,14 +40,18 @@ def key(user_id: str) -> str:
     return f"profile:{user_id}"
 
 
+def _state() -> AsyncStateStore:
+    return AsyncStateStore(get_settings().memory_store)
+
+
 async def get(user_id: str) -> Profile | None:
-    value, _ = await state.get(key(user_id))
+    value, _ = await _state().get(key(user_id))
     return Profile.model_validate(value) if value else None
 
 
 async def put(user_id: str, body: ProfileIn) -> Profile:
     profile = Profile(user_id=user_id, **body.model_dump(), updated_at=utcnow())
-    await state.update(key(user_id), lambda _: profile.model_dump(mode="json"))
+    await _state().update(key(user_id), lambda _: profile.model_dump(mode="json"))
     return profile
 
 
@@ -67,8 +72,8 @@ async def patch(user_id: str, body: ProfilePatch) -> Profile | None:
         merged = {**value, **changes, "updated_at": utcnow().isoformat()}
         return Profile.model_validate(merged).model_dump(mode="json")
 
-    current, _ = await state.get(key(user_id))
+    current, _ = await _state().get(key(user_id))
     if current is None:
         return None
-    result = await state.update(key(user_id), apply)
+    result = await _state().update(key(user_id), apply)
     return None if missing else Profile.model_validate(result)

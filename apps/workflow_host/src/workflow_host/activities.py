@@ -37,6 +37,7 @@ from snacktopus_core import catalog, sidecar
 from snacktopus_core.events import SCHEMAS, SafetyFlag
 from snacktopus_core.models import Basket, OrderRequest, Profile
 from snacktopus_core.safety import check_basket, check_text, verdict
+from snacktopus_core.state import Conflict, StateStore, retry_on_conflict
 from snacktopus_core.telemetry import context_from_traceparent, current_trace_id
 
 from workflow_host import metrics, store
@@ -213,7 +214,7 @@ def _now() -> str:
 def _reserved(skus: list[str]) -> dict[str, int]:
     if not skus:
         return {}
-    values = store.get_many([f"reserved:{s}" for s in skus])
+    values = store.state().get_many([f"reserved:{s}" for s in skus])
     return {k.removeprefix("reserved:"): int(v) for k, (v, _) in values.items() if v is not None}
 
 
@@ -268,7 +269,7 @@ def price_quote(data: BranchInput) -> dict[str, Any]:
         "valid_until": (datetime.now(UTC) + timedelta(hours=24)).isoformat(),
         "held_at": _now(),
     }
-    return store.create_or_get(f"quote:{data.order_id}", quote)[0]
+    return store.state().create_or_get(f"quote:{data.order_id}", quote)[0]
 
 
 @activity("vendor_eta")
@@ -325,77 +326,82 @@ def reserve_inventory(data: BasketInput) -> dict[str, Any]:
     lines. When a SKU no longer has the units, it holds nothing and says so in its result
     (``status: out_of_stock``) rather than raising: an answer, not a fault, so the
     workflow's store retries (~24 s) are not spent on it."""
+    return retry_on_conflict(lambda: _reserve(data), f"reserve_inventory {data.order_id}")
+
+
+def _reserve(data: BasketInput) -> dict[str, Any]:
+    """One attempt of :func:`reserve_inventory`: read, check, write with the ETags read."""
+    state = store.state()
     key = f"reservation:{data.order_id}"
-    skus = [line.sku for line in data.basket.lines]
-    for _ in range(20):
-        # The reservation and the stock counters in one round trip.
-        held = store.get_many([key, *(f"reserved:{sku}" for sku in skus)])
-        existing, res_etag = held[key]
-        if existing and existing.get("status") != "new":
-            return existing
-        counts = {}
-        for sku in skus:
-            value, etag = held[f"reserved:{sku}"]
-            if etag is None:  # first hold of this SKU: create the counter, then read its ETag
-                store.create(f"reserved:{sku}", 0)
-                value, etag = store.get(f"reserved:{sku}")
-            counts[sku] = (int(value or 0), etag)
-        items = catalog.by_sku()
-        for line in data.basket.lines:
-            left = items[line.sku].stock - counts[line.sku][0]
-            if left < line.quantity:
-                return {
-                    "order_id": data.order_id,
-                    "status": "out_of_stock",
-                    "detail": f"out of stock: {line.sku} has {left} available, "
-                    f"{line.quantity} asked",
-                }
-        reservation = {
-            "order_id": data.order_id,
-            "status": "held",
-            "lines": {line.sku: line.quantity for line in data.basket.lines},
-            "held_at": _now(),
-        }
-        upserts = {
-            f"reserved:{line.sku}": (counts[line.sku][0] + line.quantity, counts[line.sku][1])
-            for line in data.basket.lines
-        }
-        upserts[key] = (reservation, res_etag)
-        if res_etag is None and not store.create(key, {"order_id": data.order_id, "status": "new"}):
-            continue  # a concurrent attempt created it: start over
-        if res_etag is None:
-            _, res_etag = store.get(key)
-        upserts[key] = (reservation, res_etag)
-        try:
-            store.transact(upserts)
-            return reservation
-        except Exception as exc:
-            if not store.is_conflict(exc):
-                raise
-    raise store.EtagConflict(f"reserve_inventory {data.order_id}: too much contention")
+    # The reservation and the stock counters in one round trip.
+    held = state.get_many([key, *(f"reserved:{line.sku}" for line in data.basket.lines)])
+    existing, res_etag = held[key]
+    if existing and existing.get("status") != "new":
+        return existing
+    counts = _held_counts(state, held, [line.sku for line in data.basket.lines])
+    items = catalog.by_sku()
+    for line in data.basket.lines:
+        left = items[line.sku].stock - counts[line.sku][0]
+        if left < line.quantity:
+            return {
+                "order_id": data.order_id,
+                "status": "out_of_stock",
+                "detail": f"out of stock: {line.sku} has {left} available, {line.quantity} asked",
+            }
+    reservation = {
+        "order_id": data.order_id,
+        "status": "held",
+        "lines": {line.sku: line.quantity for line in data.basket.lines},
+        "held_at": _now(),
+    }
+    upserts = {
+        f"reserved:{line.sku}": (counts[line.sku][0] + line.quantity, counts[line.sku][1])
+        for line in data.basket.lines
+    }
+    if res_etag is None:
+        if not state.create(key, {"order_id": data.order_id, "status": "new"}):
+            raise Conflict(f"{key}: created by a concurrent attempt")  # start over
+        _, res_etag = state.get(key)
+    upserts[key] = (reservation, res_etag)
+    state.transact(upserts)
+    return reservation
+
+
+def _held_counts(
+    state: StateStore, held: dict[str, tuple[Any, str | None]], skus: list[str]
+) -> dict[str, tuple[int, str | None]]:
+    """``{sku: (units held, etag)}``; a SKU's first hold creates its counter, so that its
+    ETag guards it from then on."""
+    counts = {}
+    for sku in skus:
+        value, etag = held[f"reserved:{sku}"]
+        if etag is None:
+            state.create(f"reserved:{sku}", 0)
+            value, etag = state.get(f"reserved:{sku}")
+        counts[sku] = (int(value or 0), etag)
+    return counts
 
 
 def _release_reservation(order_id: str, final_status: str) -> dict[str, Any]:
+    state = store.state()
     key = f"reservation:{order_id}"
-    for _ in range(20):
-        reservation, res_etag = store.get(key)
+
+    def attempt() -> dict[str, Any]:
+        reservation, res_etag = state.get(key)
         if not reservation or reservation.get("status") != "held":
             return reservation or {"order_id": order_id, "status": "none"}
         upserts: dict[str, tuple[Any, str | None]] = {}
         if final_status == "released":
-            held = store.get_many([f"reserved:{sku}" for sku in reservation["lines"]])
+            held = state.get_many([f"reserved:{sku}" for sku in reservation["lines"]])
             for sku, qty in reservation["lines"].items():
                 value, etag = held[f"reserved:{sku}"]
                 upserts[f"reserved:{sku}"] = (max(0, int(value or 0) - qty), etag)
         reservation = {**reservation, "status": final_status, f"{final_status}_at": _now()}
         upserts[key] = (reservation, res_etag)
-        try:
-            store.transact(upserts)
-            return reservation
-        except Exception as exc:
-            if not store.is_conflict(exc):
-                raise
-    raise store.EtagConflict(f"release {order_id}: too much contention")
+        state.transact(upserts)
+        return reservation
+
+    return retry_on_conflict(attempt, f"release {order_id}")
 
 
 class UndoInput(StepInput):
@@ -420,7 +426,7 @@ def hold_delivery_slot(data: BasketInput) -> dict[str, Any]:
         "eta_minutes": eta,
         "held_at": _now(),
     }
-    return store.create_or_get(f"slot:{data.order_id}", slot)[0]
+    return store.state().create_or_get(f"slot:{data.order_id}", slot)[0]
 
 
 def _release(key: str) -> dict[str, Any]:
@@ -429,10 +435,10 @@ def _release(key: str) -> dict[str, Any]:
             return value or {"status": "none"}
         return {**value, "status": "released", "released_at": _now()}
 
-    current, _ = store.get(key)
+    current, _ = store.state().get(key)
     if not current or current.get("status") != "held":
         return current or {"status": "none"}
-    return store.update(key, apply)
+    return store.state().update(key, apply)
 
 
 @activity("release_delivery_slot", compensation="undo hold_delivery_slot")
@@ -457,7 +463,7 @@ def place_order(data: PlaceInput) -> dict[str, Any]:
     first entry, and gets it back), then commits the reservation. The commit also runs
     when the entry was already there: a retry after a crash between the two finishes it
     (it used to return early and leave the stock held)."""
-    entry, _ = store.create_or_get(
+    entry, _ = store.state().create_or_get(
         f"ledger:{data.order_id}",
         {
             "order_id": data.order_id,
@@ -525,7 +531,7 @@ def save_run(data: SaveRunInput) -> SaveRunResult:
 def publish_event(data: PublishInput) -> None:
     event = SCHEMAS[data.topic].model_validate(data.data)  # never publish an invalid event
     metadata = (("traceparent", data.traceparent),) if data.traceparent else None
-    store.client().publish_event(
+    sidecar.dapr_client().publish_event(
         pubsub_name=get_settings().pubsub_name,
         topic_name=data.topic,
         data=event.model_dump_json(),

@@ -15,11 +15,11 @@ claims a second slot (``decision:<id>:2``), taken only by someone other than the
 from __future__ import annotations
 
 import logging
-import time
 
 import grpc
 from dapr.ext.workflow import DaprWorkflowClient, WorkflowStatus
 from snacktopus_core.errors import NotWaiting, PolicyRefused, StateUnavailable, UnknownOrder
+from snacktopus_core.retry import retry
 from snacktopus_core.telemetry import quiet_sdk_loggers
 
 from workflow_host import store
@@ -47,24 +47,28 @@ def workflow_status(order_id: str, attempts: int = 4) -> str | None:
     "... missing from state store (transient store read failure or partial save?)": that
     read is retried briefly, then reported as StateUnavailable, never as a crash.
     """
-    for attempt in range(attempts):
-        try:
-            state = wf_client().get_workflow_state(order_id, fetch_payloads=False)
-            return state.runtime_status.name if state else None
-        except grpc.RpcError as exc:
-            transient = exc.code() in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.UNAVAILABLE)
-            if not transient:
-                raise
-            if attempt == attempts - 1:
-                raise StateUnavailable(
-                    f"workflow state of {order_id} unreadable: {exc.details()}"
-                ) from exc
-            time.sleep(0.05 * (attempt + 1))
-    return None
+
+    def read() -> str | None:
+        state = wf_client().get_workflow_state(order_id, fetch_payloads=False)
+        return state.runtime_status.name if state else None
+
+    try:
+        return retry(read, attempts=attempts, retryable=_transient, pause=lambda n: 0.05 * (n + 1))
+    except grpc.RpcError as exc:
+        if not _transient(exc):
+            raise
+        raise StateUnavailable(f"workflow state of {order_id} unreadable: {exc.details()}") from exc
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, grpc.RpcError) and exc.code() in (
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.UNAVAILABLE,
+    )
 
 
 def load_run(order_id: str) -> RunRecord | None:
-    value, _ = store.get(f"run:{order_id}")
+    value, _ = store.state().get(f"run:{order_id}")
     return RunRecord.model_validate(value) if value else None
 
 
@@ -113,7 +117,7 @@ def _claim(order_id: str, run: RunRecord, claim: dict[str, str]) -> None:
     who = claim["approver"].lower()
     for slot in range(1, run.approval.required_approvals + 1):
         key = f"decision:{order_id}" if slot == 1 else f"decision:{order_id}:{slot}"
-        claimed, created = store.create_or_get(key, claim)
+        claimed, created = store.state().create_or_get(key, claim)
         if created:
             return
         if claimed["decision"] != "approve":

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hmac
 import re
 
+from snacktopus_core import sidecar
 from snacktopus_core.errors import Forbidden, NotAuthenticated, SecretStoreUnavailable
 
-from workflow_host import store
 from workflow_host.settings import get_settings
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -45,7 +45,7 @@ def read_secret(key: str, unknown: str) -> str:
     """The value of secret ``key`` in the secret store: :class:`Forbidden` (``unknown``)
     when there is none, :class:`SecretStoreUnavailable` when the store cannot answer."""
     try:
-        secret = store.client().get_secret(get_settings().secret_store, key).secret
+        secret = sidecar.dapr_client().get_secret(get_settings().secret_store, key).secret
     except Exception as exc:  # grpc errors carry the reason in their text
         text = str(exc)
         if "not found" in text.lower() or "NotFound" in text:

@@ -50,6 +50,7 @@ from snacktopus_core.errors import (
     UnknownOrder,
     exit_code,
 )
+from snacktopus_core.retry import poll_until
 
 from workflow_host import trace_cli
 from workflow_host.cli_settings import CliSettings
@@ -277,19 +278,21 @@ def watch(
 ) -> None:
     """Follow a run, printing each phase, until it ends (exit 0) or the timeout (exit 1)."""
     _connect(ctx)
-    deadline = time.monotonic() + timeout
     seen: tuple[str, str] | None = None
-    while time.monotonic() < deadline:
+
+    def ended() -> bool:
+        """Prints each new status and phase; True once the run has ended."""
+        nonlocal seen
         run = _run(order_id)
-        if run is not None and (run.status, run.phase) != seen:
-            seen = (run.status, run.phase)
-            last = run.steps[-1].step if run.steps else "-"
-            out.print(
-                f"{time.strftime('%H:%M:%S')} {run.status:<18} {run.phase:<18} last step: {last}"
-            )
-            if run.status in TERMINAL:
-                return
-        time.sleep(0.5)
+        if run is None or (run.status, run.phase) == seen:
+            return False
+        seen = (run.status, run.phase)
+        last = run.steps[-1].step if run.steps else "-"
+        out.print(f"{time.strftime('%H:%M:%S')} {run.status:<18} {run.phase:<18} last step: {last}")
+        return run.status in TERMINAL
+
+    if poll_until(ended, timeout, every=0.5):
+        return
     err.print(f"{order_id} did not end within {timeout:g} s")
     raise typer.Exit(EXIT_FAILURE)
 

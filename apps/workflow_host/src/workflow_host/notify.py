@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
+from snacktopus_core import sidecar
 from snacktopus_core.events import (
     TOPIC_APPROVAL_CLOSED,
     TOPIC_APPROVAL_REMINDER,
@@ -75,7 +76,7 @@ def deliver(topic: str, notice: ApprovalNotice, settings: WorkflowSettings) -> l
     failed = []
     for channel in settings.notify_channels:
         key = f"notified:{notice.event_id}:{channel}"
-        if store.get(key)[0] is not None:
+        if store.state().get(key)[0] is not None:
             NOTIFICATIONS.labels(channel, "duplicate").inc()
             continue
         try:
@@ -88,7 +89,7 @@ def deliver(topic: str, notice: ApprovalNotice, settings: WorkflowSettings) -> l
             )
             failed.append(channel)
             continue
-        store.put(key, {"topic": topic, "order_id": notice.order_id})
+        store.state().put(key, {"topic": topic, "order_id": notice.order_id})
         NOTIFICATIONS.labels(channel, "sent").inc()
         log.info("notification sent", extra={"order_id": notice.order_id, "channel": channel})
     return failed
@@ -101,7 +102,7 @@ def _send(channel: str, topic: str, notice: ApprovalNotice, settings: WorkflowSe
             if notice.audience == "escalation"
             else settings.notify_approvers_email
         )
-        store.client().invoke_binding(
+        sidecar.dapr_client().invoke_binding(
             settings.notify_email_binding,
             "create",
             mail_body(notice),
@@ -109,7 +110,7 @@ def _send(channel: str, topic: str, notice: ApprovalNotice, settings: WorkflowSe
         )
     else:
         payload = {"text": subject(notice), "topic": topic, "data": notice.model_dump(mode="json")}
-        store.client().invoke_binding(
+        sidecar.dapr_client().invoke_binding(
             settings.notify_webhook_binding,
             "post",
             json.dumps(payload),

@@ -77,7 +77,7 @@ def forget(order_id: str) -> None:
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.NOT_FOUND and "not found" not in str(exc).lower():
             raise
-    store.transact({}, deletes=[f"{prefix}:{order_id}" for prefix in FORGOTTEN])
+    store.state().transact({}, deletes=[f"{prefix}:{order_id}" for prefix in FORGOTTEN])
     store.drop_from_index(order_id)
 
 

@@ -15,144 +15,31 @@ Keys (Dapr prefixes them with the app id in Redis: ``workflow-host||<key>``):
 - ``ledger:<order_id>``       the placed order (written once)
 - ``decision:<order_id>``     the first human decision accepted for an order
 
-Read-modify-write goes through ETags with bounded retries, so two writers never lose an
-update (first-write concurrency: a stale ETag is refused by the store).
+Reads and writes go through :mod:`snacktopus_core.state` (ETags, one conflict retry for
+every read-modify-write); what is here is this app's own: the store it uses and the run
+index.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from functools import cache
+from typing import Any
 
-from dapr.clients import DaprClient
-from dapr.clients.grpc._request import TransactionalStateOperation, TransactionOperationType
-from dapr.clients.grpc._state import Concurrency, Consistency, StateOptions
 from snacktopus_core.contracts import TERMINAL
-from snacktopus_core.statestore import is_conflict
+from snacktopus_core.state import StateStore, retry_on_conflict
 
 from workflow_host.settings import get_settings
 
-T = TypeVar("T")
-STRONG_FIRST_WRITE = StateOptions(
-    consistency=Consistency.strong, concurrency=Concurrency.first_write
-)
 LEGACY_INDEX_KEY = "runs-index"
 INDEX_BUCKETS = 16
 INDEX_KEEP_TERMINAL = 5000  # across all buckets
 
-_client: DaprClient | None = None
-_client_lock = threading.Lock()
 
-
-class EtagConflict(RuntimeError):
-    pass
-
-
-def client() -> DaprClient:
-    """One gRPC client per process: channels are thread-safe, and activities run in a pool."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = DaprClient()
-        return _client
-
-
-def store_name() -> str:
-    return get_settings().state_store
-
-
-def get(key: str) -> tuple[Any | None, str | None]:
-    resp = client().get_state(store_name(), key)
-    if not resp.data:
-        return None, resp.etag or None
-    return json.loads(resp.data), resp.etag or None
-
-
-def get_many(keys: list[str]) -> dict[str, tuple[Any | None, str | None]]:
-    """``{key: (value, etag)}`` for every key, in one bulk read (daprd fetches the keys
-    concurrently); a key with no value maps to ``(None, None)``."""
-    if not keys:
-        return {}
-    resp = client().get_bulk_state(store_name(), keys, parallelism=min(len(keys), 16))
-    out: dict[str, tuple[Any | None, str | None]] = {k: (None, None) for k in keys}
-    for item in resp.items:
-        if item.data:
-            out[item.key] = (json.loads(item.data), item.etag or None)
-    return out
-
-
-def put(key: str, value: Any, etag: str | None = None, *, create_only: bool = False) -> None:
-    """Last write wins, unless an ETag is given (refused if stale) or ``create_only``
-    (refused if the key exists: first-write with no ETag, verified on state.redis)."""
-    client().save_state(
-        store_name(),
-        key,
-        json.dumps(value, default=str),
-        etag=etag,
-        options=STRONG_FIRST_WRITE if (etag or create_only) else None,
-    )
-
-
-def create(key: str, value: Any) -> bool:
-    """Writes ``value`` only if ``key`` does not exist; says whether it did."""
-    try:
-        put(key, value, create_only=True)
-        return True
-    except Exception as exc:
-        if is_conflict(exc):
-            return False
-        raise
-
-
-def create_or_get(key: str, value: Any) -> tuple[Any, bool]:
-    """Writes ``value`` unless ``key`` exists; returns what the key holds and whether this
-    call wrote it. Create first, read only on a conflict: one round trip on the usual
-    path, and a retry or a replay gets the first write back."""
-    if create(key, value):
-        return value, True
-    existing, _ = get(key)
-    return existing, False
-
-
-def delete(key: str) -> None:
-    client().delete_state(store_name(), key)
-
-
-def update(key: str, fn: Callable[[Any | None], T], attempts: int = 20) -> T:
-    """Read, apply ``fn`` to the current value, write back with the ETag; retry on conflict."""
-    last: Exception | None = None
-    for _ in range(attempts):
-        current, etag = get(key)
-        new = fn(current)
-        try:
-            put(key, new, etag, create_only=current is None)
-            return new
-        except Exception as exc:  # the SDK raises a gRPC error on a conflict
-            if not is_conflict(exc):
-                raise
-            last = exc
-    raise EtagConflict(f"{key}: still conflicting after {attempts} attempts: {last}")
-
-
-def transact(upserts: dict[str, tuple[Any, str | None]], deletes: list[str] = ()) -> None:
-    """Writes several keys atomically; each upsert may carry the ETag it was read with.
-    An upsert without an ETag overwrites: create keys with :func:`create` first."""
-    ops = [
-        TransactionalStateOperation(
-            key=k,
-            data=json.dumps(v, default=str),
-            etag=etag,
-            operation_type=TransactionOperationType.upsert,
-        )
-        for k, (v, etag) in upserts.items()
-    ] + [
-        TransactionalStateOperation(key=k, operation_type=TransactionOperationType.delete)
-        for k in deletes
-    ]
-    client().execute_state_transaction(store_name(), ops)
+@cache
+def state() -> StateStore:
+    """workflow-host's store (``state_store``: ``orderstate``)."""
+    return StateStore(get_settings().state_store)
 
 
 def _bucket_key(n: int) -> str:
@@ -180,26 +67,21 @@ def save_run(
     """
     bucket = index_bucket(order_id)
     keep = INDEX_KEEP_TERMINAL // INDEX_BUCKETS
-    last: Exception | None = None
-    for _ in range(20):
-        current, etag = get(bucket)
+
+    def attempt() -> None:
+        current, etag = state().get(bucket)
         if etag is None:  # a bucket's first write: create it, so the ETag guards from now on
-            create(bucket, {})
-            current, etag = get(bucket)
+            state().create(bucket, {})
+            current, etag = state().get(bucket)
         entries = dict(current or {})
         entries.pop(order_id, None)
         entries[order_id] = [status, updated_at]  # re-insert: newest last
         done = [k for k, (st, _) in entries.items() if st in terminal]
         for k in done[: max(0, len(done) - keep)]:
             del entries[k]
-        try:
-            transact({f"run:{order_id}": (record, None), bucket: (entries, etag)})
-            return
-        except Exception as exc:
-            if not is_conflict(exc):
-                raise
-            last = exc
-    raise EtagConflict(f"{bucket}: still conflicting after 20 attempts: {last}")
+        state().transact({f"run:{order_id}": (record, None), bucket: (entries, etag)})
+
+    retry_on_conflict(attempt, bucket)
 
 
 def _entries(buckets: dict[str, tuple[Any | None, str | None]]) -> dict[str, tuple[str, str]]:
@@ -213,12 +95,12 @@ def _entries(buckets: dict[str, tuple[Any | None, str | None]]) -> dict[str, tup
 
 def index_entries() -> dict[str, tuple[str, str]]:
     """``{order_id: (status, updated_at)}`` of every bucket, least recently updated first."""
-    return _entries(get_many([_bucket_key(n) for n in range(INDEX_BUCKETS)]))
+    return _entries(state().get_many([_bucket_key(n) for n in range(INDEX_BUCKETS)]))
 
 
 def index() -> dict[str, str]:
     """``{order_id: status}``, least recently updated first."""
-    values = get_many([LEGACY_INDEX_KEY] + [_bucket_key(n) for n in range(INDEX_BUCKETS)])
+    values = state().get_many([LEGACY_INDEX_KEY] + [_bucket_key(n) for n in range(INDEX_BUCKETS)])
     out = dict(values.pop(LEGACY_INDEX_KEY)[0] or {})  # predates every bucket: the oldest
     for order_id, (status, _) in _entries(values).items():
         out.pop(order_id, None)
@@ -228,4 +110,6 @@ def index() -> dict[str, str]:
 
 def drop_from_index(order_id: str) -> None:
     """Removes an order's entry from its bucket (retention)."""
-    update(index_bucket(order_id), lambda e: {k: v for k, v in (e or {}).items() if k != order_id})
+    state().update(
+        index_bucket(order_id), lambda e: {k: v for k, v in (e or {}).items() if k != order_id}
+    )

@@ -1,0 +1,118 @@
+"""The state layer (snacktopus_core.state) on the real sidecar and Redis: concurrent
+read-modify-writes of one key all land. Agent-shell's async face is proven through its API
+(test_agent: concurrent asks on one session); this is the sync face, workflow-host's, from
+a process of its own on workflow-host's sidecar, as an activity thread pool uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from workflow_host.store import index_bucket
+
+from tests.integration.conftest import new_id, redis_json
+
+pytestmark = pytest.mark.integration
+WF = "workflow-host"
+WRITERS = 6
+SAVED_AT = "2026-01-01T00:00:00+00:00"
+
+# Each writer's first read-modify-write waits, after its read, until every writer has read:
+# they all then write against the same ETag (here: a key that does not exist yet), so all
+# but one lose the race and must read again. Then the run index: saves of runs that share
+# one bucket, started together.
+_WRITERS = """
+import json, sys, threading
+from snacktopus_core.state import StateStore
+from workflow_host import store
+
+key, ids = sys.argv[1], json.loads(sys.argv[2])
+state = StateStore("orderstate")
+everyone_read = threading.Barrier(len(ids))
+attempts = []
+
+def append(i):
+    first = True
+    def fn(value):
+        nonlocal first
+        attempts.append(i)
+        if first:
+            first = False
+            everyone_read.wait(timeout=60)
+        return [*(value or []), i]
+    state.update(key, fn)
+
+def save(order_id):
+    everyone_read.wait(timeout=60)
+    record = {"order_id": order_id, "status": "completed"}
+    store.save_run(order_id, record, "completed", sys.argv[3])
+
+for target in (append, save):
+    threads = [threading.Thread(target=target, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+print(json.dumps({"attempts": len(attempts)}), flush=True)
+"""
+
+
+def _one_bucket(n: int) -> list[str]:
+    """``n`` fresh order ids whose run-index entries share one bucket."""
+    first = new_id("state-rmw")
+    ids = [first]
+    while len(ids) < n:
+        candidate = new_id("state-rmw")
+        if index_bucket(candidate) == index_bucket(first):
+            ids.append(candidate)
+    return ids
+
+
+def _on_workflow_sidecar(stack, script: str, *args: str) -> subprocess.CompletedProcess:
+    """Runs ``script`` in a process whose Dapr SDK talks to workflow-host's sidecar."""
+    s = stack.settings
+    env = {**os.environ, "DAPR_GRPC_PORT": str(s.workflow_dapr_grpc_port)}
+    env["DAPR_HTTP_PORT"] = str(s.workflow_dapr_http_port)
+    if token := s.local_dapr_api_token():
+        env["DAPR_API_TOKEN"] = token
+    argv = [sys.executable, "-c", script, *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_concurrent_read_modify_writes_of_one_key_all_land(stack, redis_client):
+    key = new_id("state-rmw")
+    ids = _one_bucket(WRITERS)
+    bucket = index_bucket(ids[0])
+    try:
+        done = _on_workflow_sidecar(stack, _WRITERS, key, json.dumps(ids), SAVED_AT)
+        assert done.returncode == 0, done.stderr[-3000:]
+        # Every writer's item is in the one value: no update was lost.
+        assert sorted(redis_json(redis_client, WF, key)) == sorted(ids)
+        # And the races did happen: all but one writer lost its first write at least.
+        attempts = json.loads(done.stdout.strip().splitlines()[-1])["attempts"]
+        assert attempts >= 2 * WRITERS - 1, attempts
+        # Run saves racing for one index bucket: every entry and every record is there.
+        entries = redis_json(redis_client, WF, bucket)
+        assert all(entries.get(i) == ["completed", SAVED_AT] for i in ids), entries
+        assert all(redis_json(redis_client, WF, f"run:{i}")["order_id"] == i for i in ids)
+    finally:
+        _forget(stack, key, bucket, ids)
+
+
+def _forget(stack, key: str, bucket: str, ids: list[str]) -> None:
+    """Takes the test's runs out of the index (through the layer: the app writes it too)
+    and deletes its keys."""
+    script = (
+        "import json, sys\n"
+        "from workflow_host import store\n"
+        "ids = json.loads(sys.argv[3])\n"
+        "state = store.state()\n"
+        "left = lambda v: {k: e for k, e in (v or {}).items() if k not in ids}\n"
+        "state.update(sys.argv[2], left)\n"
+        "state.transact({}, [sys.argv[1], *(f'run:{i}' for i in ids)])\n"
+    )
+    done = _on_workflow_sidecar(stack, script, key, bucket, json.dumps(ids))
+    assert done.returncode == 0, done.stderr[-3000:]
