@@ -4,12 +4,11 @@ and kept current by the workflow at each phase."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from snacktopus_core.events import SafetyFlag
-from snacktopus_core.models import Basket, OrderRequest
+from snacktopus_core.models import NON_BLANK, Basket, OrderRequest, UtcDatetime
 
 RunStatus = Literal[
     "running",
@@ -28,7 +27,7 @@ class StepTiming(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     step: str
-    started_at: datetime
+    started_at: UtcDatetime
     duration_ms: float
     status: Literal["ok", "failed", "skipped"] = "ok"
     detail: str | None = None
@@ -41,8 +40,8 @@ class Approval(BaseModel):
     decision: Literal["approve", "reject", "timeout", "cancel"] | None = None
     approver: str | None = None
     comment: str | None = None
-    requested_at: datetime | None = None
-    decided_at: datetime | None = None
+    requested_at: UtcDatetime | None = None
+    decided_at: UtcDatetime | None = None
     wait_s: float | None = None
 
 
@@ -55,9 +54,9 @@ class RunRecord(BaseModel):
     status: RunStatus = "running"
     phase: str = "started"
     reason: str | None = None
-    started_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None = None
+    started_at: UtcDatetime
+    updated_at: UtcDatetime
+    finished_at: UtcDatetime | None = None
     steps: list[StepTiming] = []
     degraded_branches: list[str] = []
     basket: Basket | None = None
@@ -81,5 +80,5 @@ class ApprovalDecision(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     decision: Literal["approve", "reject", "expire", "cancel"]
-    approver: str = Field(min_length=1, max_length=80)
+    approver: str = Field(min_length=1, max_length=80, pattern=NON_BLANK)
     comment: str | None = Field(default=None, max_length=500)
