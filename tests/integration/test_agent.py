@@ -230,7 +230,10 @@ def test_profile_and_safety_validation(http, stack, user):
             "basket": [{"sku": "NUT-011-X", "quantity": 1}],
         },
     )
-    assert r.status_code == 422 and "unknown SKUs" in r.text
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]  # FastAPI's validation body, pointing at the bad line
+    assert error["loc"] == ["body", "basket", 0, "sku"]
+    assert error["msg"] == "Value error, unknown SKU 'NUT-011-X': not in the catalog"
     peanut_sku = next(s for s, i in by_sku().items() if "peanut" in i.allergens)
     r = http.post(
         f"{base}/safety",

@@ -9,11 +9,11 @@ from typing import Annotated, Literal
 import httpx
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from snacktopus_core.catalog import by_sku, price_basket
+from snacktopus_core.catalog import Sku, price_basket
 from snacktopus_core.contracts import DecisionAccepted, Problem, RecommendRequest, RecommendResponse
-from snacktopus_core.errors import NotAuthenticated, ServiceUnavailable, UnknownProfile, UnknownSku
+from snacktopus_core.errors import NotAuthenticated, ServiceUnavailable, UnknownProfile
 from snacktopus_core.events import SafetyFlag
-from snacktopus_core.models import Basket, Id, Profile
+from snacktopus_core.models import NON_BLANK, Basket, Id, Integer, Number, Profile
 from snacktopus_core.safety import check_basket, check_text, verdict
 from snacktopus_core.telemetry import current_trace_id
 from snacktopus_core.web import sidecar_only
@@ -37,7 +37,7 @@ class AskRequest(BaseModel):
 
     user_id: Id
     session_id: Id | None = Field(default=None, description="Omit to start a new session.")
-    question: str = Field(min_length=1, max_length=4000)
+    question: str = Field(min_length=1, max_length=4000, pattern=NON_BLANK)
 
 
 class DroppedSentence(BaseModel):
@@ -184,8 +184,8 @@ async def patch_profile(user_id: Id, body: ProfilePatch) -> Profile:
 # --------------------------------------------------------------------------- /safety
 class BasketItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    sku: Id
-    quantity: int = Field(ge=1, le=1000)
+    sku: Sku
+    quantity: Integer = Field(ge=1, le=1000)
 
 
 class SafetyRequest(BaseModel):
@@ -194,7 +194,7 @@ class SafetyRequest(BaseModel):
     user_id: Id
     text: str = Field(min_length=1, max_length=20_000)
     basket: list[BasketItem] | None = Field(default=None, max_length=50)
-    budget_usd: float | None = Field(default=None, gt=0, le=100_000)
+    budget_usd: Number | None = Field(default=None, gt=0, le=100_000)
 
 
 class SafetyResponse(BaseModel):
@@ -207,7 +207,6 @@ class SafetyResponse(BaseModel):
     "/safety",
     response_model=SafetyResponse,
     tags=["safety"],
-    responses={422: {"model": Problem}},
     summary="Evaluate a text (and optionally a basket) for a user.",
 )
 async def safety(body: SafetyRequest) -> SafetyResponse:
@@ -215,9 +214,6 @@ async def safety(body: SafetyRequest) -> SafetyResponse:
     flags = check_text(body.text)
     basket = None
     if body.basket:
-        unknown = [i.sku for i in body.basket if i.sku not in by_sku()]
-        if unknown:
-            raise UnknownSku(f"unknown SKUs: {', '.join(unknown)}")
         basket = price_basket((i.sku, i.quantity) for i in body.basket)
         flags += check_basket(basket, profile, budget_usd=body.budget_usd)
     await evaluator.report(
@@ -264,7 +260,7 @@ class DecisionRequest(BaseModel):
 
     order_id: Id
     decision: Literal["approve", "reject"]
-    approver: str = Field(min_length=1, max_length=80)
+    approver: str = Field(min_length=1, max_length=80, pattern=NON_BLANK)
     comment: str | None = Field(default=None, max_length=500)
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from snacktopus_core.contracts import DecisionAccepted, Problem, RunStatus
 from snacktopus_core.errors import FaultInjectionDisabled, StateUnavailable, UnknownOrder
-from snacktopus_core.models import Id, OrderRequest
+from snacktopus_core.models import NON_BLANK, Id, Integer, Number, OrderRequest
 from snacktopus_core.telemetry import current_traceparent
 
 from workflow_host import approvals, auth, store
@@ -26,17 +26,26 @@ router = APIRouter(tags=["orders"])
 # each with the status and headers the shared table gives it.
 
 
+def _hide_faults(schema: dict[str, Any]) -> None:
+    """Where ``ALLOW_FAULT_INJECTION`` is off the published schema has no ``faults``: a
+    body naming it (even ``null``) is outside the schema and refused with 400."""
+    if not get_settings().allow_fault_injection:
+        schema["properties"].pop("faults", None)
+
+
 class OrderCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=_hide_faults
+    )
 
     order_id: Id | None = Field(
         default=None, description="Give one to make the start idempotent (a retry runs once)."
     )
     user_id: Id
-    request: str = Field(min_length=1, max_length=2000)
-    budget_usd: float = Field(gt=0, le=10_000)
-    headcount: int = Field(ge=1, le=500)
-    approval_timeout_s: float | None = Field(
+    request: str = Field(min_length=1, max_length=2000, pattern=NON_BLANK)
+    budget_usd: Number = Field(gt=0, le=10_000)
+    headcount: Integer = Field(ge=1, le=500)
+    approval_timeout_s: Number | None = Field(
         default=None,
         gt=0,
         le=7 * 24 * 3600,
@@ -77,13 +86,17 @@ def _accepted(order_id: str, wf_status: str, url: str, *, created: bool) -> JSON
     response_model=OrderAccepted,
     responses={
         200: {"model": OrderAccepted, "description": "Already started (same id)."},
-        400: {"model": Problem},
+        400: {
+            "model": Problem,
+            "description": "`faults` given where `ALLOW_FAULT_INJECTION` is off, or a body "
+            "that is not text.",
+        },
     },
     summary="Start a snacktopus run.",
 )
 def create_order(body: OrderCreate, request: Request) -> JSONResponse:
     settings = get_settings()
-    if body.faults and not settings.allow_fault_injection:
+    if "faults" in body.model_fields_set and not settings.allow_fault_injection:
         raise FaultInjectionDisabled("fault injection is disabled (ALLOW_FAULT_INJECTION=false)")
     order_id = body.order_id or f"ord-{uuid.uuid4().hex[:16]}"
     url = str(request.url_for("get_order", order_id=order_id))
@@ -190,7 +203,7 @@ def post_decision(
 
 class CancelBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    requester: str = Field(default="requester", min_length=1, max_length=80)
+    requester: str = Field(default="requester", min_length=1, max_length=80, pattern=NON_BLANK)
     reason: str | None = Field(default=None, max_length=500)
 
 

@@ -4,31 +4,19 @@ and kept current by the workflow at each phase."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from snacktopus_core.contracts import TERMINAL, RunStatus
 from snacktopus_core.events import SafetyFlag
-from snacktopus_core.models import Basket, OrderRequest
-
-RunStatus = Literal[
-    "running",
-    "awaiting_approval",
-    "compensating",
-    "completed",
-    "blocked",
-    "rejected",
-    "timed_out",
-    "failed",
-]
-TERMINAL: frozenset[str] = frozenset({"completed", "blocked", "rejected", "timed_out", "failed"})
+from snacktopus_core.models import NON_BLANK, Basket, OrderRequest, UtcDatetime
 
 
 class StepTiming(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     step: str
-    started_at: datetime
+    started_at: UtcDatetime
     duration_ms: float
     status: Literal["ok", "failed", "skipped"] = "ok"
     detail: str | None = None
@@ -41,7 +29,7 @@ class Vote(BaseModel):
 
     approver: str
     decision: Literal["approve", "reject", "expire", "cancel"]
-    at: datetime
+    at: UtcDatetime
     comment: str | None = None
 
 
@@ -52,14 +40,14 @@ class Approval(BaseModel):
     # The policies (runs on the approval-policies path; earlier runs keep the defaults).
     required_approvals: int = Field(default=1, ge=1, le=2)
     votes: list[Vote] = []
-    deadline: datetime | None = None
-    escalated_at: datetime | None = None
+    deadline: UtcDatetime | None = None
+    escalated_at: UtcDatetime | None = None
     escalation_group: list[str] = []
     decision: Literal["approve", "reject", "timeout", "cancel"] | None = None
     approver: str | None = None
     comment: str | None = None
-    requested_at: datetime | None = None
-    decided_at: datetime | None = None
+    requested_at: UtcDatetime | None = None
+    decided_at: UtcDatetime | None = None
     wait_s: float | None = None
 
 
@@ -72,9 +60,9 @@ class RunRecord(BaseModel):
     status: RunStatus = "running"
     phase: str = "started"
     reason: str | None = None
-    started_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None = None
+    started_at: UtcDatetime
+    updated_at: UtcDatetime
+    finished_at: UtcDatetime | None = None
     steps: list[StepTiming] = []
     degraded_branches: list[str] = []
     basket: Basket | None = None
@@ -98,5 +86,5 @@ class ApprovalDecision(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     decision: Literal["approve", "reject", "expire", "cancel"]
-    approver: str = Field(min_length=1, max_length=80)
+    approver: str = Field(min_length=1, max_length=80, pattern=NON_BLANK)
     comment: str | None = Field(default=None, max_length=500)

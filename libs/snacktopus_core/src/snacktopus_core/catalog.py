@@ -15,8 +15,11 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
+from typing import Annotated, Any
 
-from snacktopus_core.models import Allergen, Basket, BasketLine, CatalogItem, Diet
+from pydantic import AfterValidator, Field
+
+from snacktopus_core.models import Allergen, Basket, BasketLine, CatalogItem, Diet, Id
 
 # Allergens implied by a diet the user follows (a gluten-free eater must not get wheat).
 DIET_EXCLUDES: dict[Diet, set[Allergen]] = {
@@ -76,6 +79,21 @@ def load_catalog() -> tuple[CatalogItem, ...]:
 @lru_cache(maxsize=1)
 def by_sku() -> dict[str, CatalogItem]:
     return {item.sku: item for item in load_catalog()}
+
+
+def _known_sku(sku: str) -> str:
+    if sku not in by_sku():
+        raise ValueError(f"unknown SKU {sku!r}: not in the catalog")
+    return sku
+
+
+def _sku_enum(schema: dict[str, Any]) -> None:
+    schema["enum"] = sorted(by_sku())
+
+
+Sku = Annotated[Id, AfterValidator(_known_sku), Field(json_schema_extra=_sku_enum)]
+"""A SKU of the catalog: the published schema lists them (``enum``), so a client knows
+which ones a request may name, and any other is refused with a 422 naming it."""
 
 
 def diets_in(text: str) -> set[Diet]:

@@ -22,7 +22,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from snacktopus_core.events import SafetyFlag, TerminalStatus
-from snacktopus_core.models import Basket, Id
+from snacktopus_core.models import Basket, Id, Integer, Number
 
 __all__ = [
     "TERMINAL",
@@ -57,10 +57,10 @@ class RecommendRequest(BaseModel):
     order_id: Id
     user_id: Id
     request: str = Field(min_length=1, max_length=2000)
-    headcount: int = Field(ge=1, le=500)
-    budget_usd: float = Field(gt=0, le=10_000)
+    headcount: Integer = Field(ge=1, le=500)
+    budget_usd: Number = Field(gt=0, le=10_000)
     candidate_skus: list[Id] = Field(default=[], max_length=500)
-    available: dict[Id, int] = Field(
+    available: dict[Id, Integer] = Field(
         default={},
         max_length=500,
         description="Units per SKU not held by other orders; caps the basket's quantities.",

@@ -43,10 +43,6 @@ class UnknownProfile(SnacktopusError, LookupError):
     """No profile for this user."""
 
 
-class UnknownSku(SnacktopusError, LookupError):
-    """A basket names SKUs the catalog does not have."""
-
-
 class NotWaiting(SnacktopusError, RuntimeError):
     """The order is not waiting for a human, or already has a decision."""
 
@@ -96,7 +92,6 @@ ERRORS: Mapping[type[SnacktopusError], ErrorSpec] = MappingProxyType(
         UnknownOrder: ErrorSpec(404, 3, "unknown order"),
         UnknownProfile: ErrorSpec(404, None, "unknown profile"),
         NotWaiting: ErrorSpec(409, 4, "not waiting or already decided"),
-        UnknownSku: ErrorSpec(422, None, "unknown SKU"),
         StateUnavailable: ErrorSpec(503, 5, "workflow state unreadable", _RETRY),
         SecretStoreUnavailable: ErrorSpec(503, 5, "secret store unavailable", _RETRY),
         ServiceUnavailable: ErrorSpec(503, 5, "sidecar or app unreachable", _RETRY),

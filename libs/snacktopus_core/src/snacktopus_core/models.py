@@ -8,15 +8,52 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
+
+# The characters ``str.strip()`` removes, spelled out: JSON Schema (ECMA-262), Python and
+# pydantic's Rust engine each read ``\s`` differently, these escapes alike.
+_STRIPPED = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NON_BLANK = rf"[^{_STRIPPED}]"
+"""A pattern for text fields that strip whitespace and need something left: it puts in
+the published schema what ``min_length=1`` after stripping refuses (``"  "``)."""
 
 Id = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-Money = Annotated[float, Field(ge=0, le=100_000)]
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NON_BLANK)
+]
+
+
+def _whole_float_to_int(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# JSON numbers as JSON Schema reads them. Bodies are validated in pydantic's Python mode,
+# whose lax rules take ``true`` and ``"12"`` for numbers: a schema saying ``number`` or
+# ``integer`` must refuse those. ``3.0`` is an integer in JSON Schema, so it stays one.
+Number = Annotated[float, Field(strict=True)]
+Integer = Annotated[int, BeforeValidator(_whole_float_to_int), Field(strict=True)]
+Money = Annotated[Number, Field(ge=0, le=100_000)]
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+UtcDatetime = Annotated[datetime, PlainSerializer(_utc, when_used="json")]
+"""A time that may be naive (the workflow's ``ctx.current_utc_datetime`` is naive UTC) but
+is always written with its offset, as the ``date-time`` format of the schema requires."""
 
 
 def utcnow() -> datetime:

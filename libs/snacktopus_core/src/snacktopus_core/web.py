@@ -15,8 +15,11 @@ from fastapi_offline import FastAPIOffline
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from snacktopus_core import errors
+from snacktopus_core.contracts import Problem
 from snacktopus_core.errors import SnacktopusError
 from snacktopus_core.settings import AppSettings
 
@@ -40,10 +43,62 @@ def new_app(**kwargs: Any) -> FastAPI:
     its wheel, so they come from ``uv.lock`` like any dependency and land in the images.
 
     Every domain error is answered as :data:`snacktopus_core.errors.ERRORS` says
-    (:func:`problem_response`), so no route maps one to a status by hand."""
+    (:func:`problem_response`), so no route maps one to a status by hand; a 405 names every
+    method of its path (:func:`method_not_allowed`), and the OpenAPI document gives the 400
+    FastAPI answers to a body it cannot parse (:func:`document_unparsable_bodies`)."""
     app = FastAPIOffline(static_url=DOCS_ASSETS, **kwargs)
     app.add_exception_handler(SnacktopusError, problem_response)
+    app.add_exception_handler(405, method_not_allowed)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_unparsable_bodies(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
+UNPARSABLE_BODY = "The body is not text (not UTF-8), so it cannot be read as JSON."
+
+
+def document_unparsable_bodies(schema: dict[str, Any]) -> None:
+    """Adds to every operation that takes a body the 400 FastAPI answers, with
+    ``{"detail": "There was an error parsing the body"}``, to bytes that are not UTF-8 (text
+    that is not JSON is a 422 ``json_invalid``). FastAPI answers it before any route code
+    runs and leaves it out of the document; an operation documenting its own 400 keeps it."""
+    problem = "#/components/schemas/Problem"
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Problem", Problem.model_json_schema(ref_template=problem))
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                operation["responses"].setdefault(
+                    "400",
+                    {
+                        "description": UNPARSABLE_BODY,
+                        "content": {"application/json": {"schema": {"$ref": problem}}},
+                    },
+                )
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    """405 with an ``Allow`` header naming every method the path has (RFC 9110 15.5.6).
+    Starlette names only the methods of the first route whose path matches, so ``/orders``
+    (a ``POST`` route and a ``GET`` route) would advertise ``POST`` alone. The methods are
+    the OpenAPI document's for the path, the document clients read, plus Starlette's for
+    the pages the document leaves out (``/docs``, ``/openapi.json``)."""
+    headers = exc.headers if isinstance(exc, StarletteHTTPException) else None
+    methods = {m.strip() for m in (headers or {}).get("Allow", "").split(",") if m.strip()}
+    for template, item in request.app.openapi().get("paths", {}).items():
+        if compile_path(template)[0].match(request.url.path):
+            methods |= {m.upper() for m in item if m.upper() in HTTP_METHODS}
+    detail = exc.detail if isinstance(exc, StarletteHTTPException) else "Method Not Allowed"
+    return JSONResponse(
+        {"detail": detail}, status_code=405, headers={"Allow": ", ".join(sorted(methods))}
+    )
 
 
 async def problem_response(_: Request, exc: Exception) -> JSONResponse:
