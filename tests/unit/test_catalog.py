@@ -83,3 +83,15 @@ def test_basket_never_asks_for_more_than_is_available():
     assert {ln.sku: ln.quantity for ln in capped.lines}.get(top.sku, 0) <= 1
     gone = build_basket(candidates, headcount=60, budget_usd=500, available={})
     assert gone.lines == []  # nothing available, nothing ordered
+
+
+def test_the_committed_catalog_is_what_the_generator_makes_from_its_base_products():
+    """catalog.json is reviewed as data, tools/catalog_base.json as its source: the two
+    cannot drift apart."""
+    import json
+
+    from tools import gen_catalog
+
+    made = gen_catalog.build(json.loads(gen_catalog.BASE.read_text()))
+    committed = json.loads(gen_catalog.OUT.read_text())
+    assert [i.model_dump(mode="json") for i in made] == committed
