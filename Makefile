@@ -116,7 +116,7 @@ fuzz: deps ## schemathesis over both OpenAPI specs against the running stack (ze
 	$(PY) tools/fuzz.py
 
 approver-token: ## print a local approver's token (make approver-token NAME=alice)
-	@$(PY) -c "import sys; from snacktopus_core.settings import StackSettings as S; t = S().approver_token('$(NAME)'); print(t) if t else sys.exit('no token for approver \'$(NAME)\' (is APPROVERS set and the stack up?)')"
+	@$(PY) -c "import sys; from tools.stack_settings import StackSettings as S; t = S().approver_token('$(NAME)'); print(t) if t else sys.exit('no token for approver \'$(NAME)\' (is APPROVERS set and the stack up?)')"
 
 versions: ## what the installed runtime reports
 	runtime/install.sh versions

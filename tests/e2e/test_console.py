@@ -20,6 +20,7 @@ from tests.integration.conftest import (
 )
 from tests.support import (
     BIG_ORDER,
+    HUGE_ORDER,
     console_sign_in,
     wait_for,
     wait_text,
@@ -141,6 +142,40 @@ def test_two_approvers_at_once_decide_once(
     shot(carol, "order-decided-by-someone-else")
     run = wait_run(http, stack, order_id)
     assert (run["status"], run["approval"]["approver"]) == ("completed", "alice")
+
+
+def test_above_the_dual_threshold_a_second_approver_is_needed(
+    new_browser, http: httpx.Client, stack: StackInfo, shot
+) -> None:
+    """Four eyes (DUAL_APPROVAL_USD, $60 in the test profile): alice's approval leaves the
+    order waiting, "1 of 2", with no second vote for her; carol's completes it."""
+    order_id = start_order(http, stack, user_id=new_id("u"), **HUGE_ORDER)
+    run = wait_run(http, stack, order_id, {"awaiting_approval"})
+    assert run["approval"]["required_approvals"] == 2
+    alice, carol = new_browser(), new_browser()
+    for driver, name in ((alice, "alice"), (carol, "carol")):
+        sign_in(driver, stack, name)
+        driver.get(f"{console(stack)}/orders/{order_id}")
+        wait_text(driver, "#approval-summary", "0 of 2 approvals")
+
+    alice.find_element(By.ID, "approve").click()
+    wait_for(alice, "#decided-notice")
+    wait_text(alice, "#approval-summary", "1 of 2 approvals")
+    assert "waits for another approver" in wait_for(alice, "#no-decision").text
+    assert not alice.find_elements(By.ID, "approve")
+    wait_text(carol, "#approval-summary", "1 of 2 approvals")  # carol's page, live
+    assert "alice" in carol.find_element(By.ID, "approvals").text
+    assert wait_run(http, stack, order_id, {"awaiting_approval"})["status"] == ("awaiting_approval")
+    shot(carol, "order-one-of-two-approvals")
+
+    carol.find_element(By.ID, "approve").click()
+    wait_text(carol, "#order-status", "completed")
+    run = wait_run(http, stack, order_id)
+    assert run["status"] == "completed"
+    assert [(v["approver"], v["decision"]) for v in run["approval"]["votes"]] == [
+        ("alice", "approve"),
+        ("carol", "approve"),
+    ]
 
 
 def test_a_decision_made_elsewhere_updates_the_inbox(

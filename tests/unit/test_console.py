@@ -134,3 +134,16 @@ def test_time_left_reads_as_a_person_says_it():
     assert filters.left((now + timedelta(hours=2, minutes=1)).replace(tzinfo=None)).startswith(
         "2 h"
     )
+
+
+def test_a_placed_orders_numbers_are_read_from_the_form_or_refused_by_name():
+    """The API's number fields are strict (no "20" for 20): the form's text is read as a
+    number first, and text that is not one is refused naming its field."""
+    from workflow_host.console import views
+
+    assert views._number("headcount", " 4 ", int) == 4
+    assert views._number("budget_usd", "20.5", float) == 20.5
+    with pytest.raises(ValueError, match="headcount: give a whole number"):
+        views._number("headcount", "4.5", int)
+    with pytest.raises(ValueError, match="budget_usd: give a number"):
+        views._number("budget_usd", "", float)

@@ -501,13 +501,9 @@ def save_run(data: SaveRunInput) -> SaveRunResult:
     span.set_attribute("snacktopus.status", record.status)
     span.set_attribute("snacktopus.phase", record.phase)
     span.set_attribute("snacktopus.degraded", ",".join(record.degraded_branches) or "false")
-    store.save_run(
-        record.order_id,
-        record.model_dump(mode="json"),
-        record.status,
-        record.updated_at.isoformat(),
-        TERMINAL,
-    )
+    stored = record.model_dump(mode="json")
+    # The index keeps the record's own text of the time, so the two read alike.
+    store.save_run(record.order_id, stored, record.status, stored["updated_at"], TERMINAL)
     if record.terminal:
         metrics.RUNS.labels(record.status).inc()
         if record.finished_at:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from snacktopus_core.models import Basket, utcnow
+from snacktopus_core.models import Basket, UtcDatetime, utcnow
 
 TOPIC_ORDER_COMPLETED = "order.completed"
 TOPIC_ORDER_COMPENSATED = "order.compensated"
@@ -116,7 +116,7 @@ class ApprovalNotice(Event):
     order_id: str
     user_id: str = Field(description="Who asked: the one person who may not approve it.")
     total_usd: float
-    deadline: datetime = Field(description="When the order times out and is compensated.")
+    deadline: UtcDatetime = Field(description="When the order times out and is compensated.")
     console_url: str = Field(description="The order's page in the approver console.")
     audience: Literal["approvers", "escalation"] = "approvers"
     required_approvals: int = Field(default=1, ge=1, le=2)

@@ -156,12 +156,24 @@ def _detail(r: httpx.Response) -> str:
     return f"the concierge refused the question: {str(detail)[:300]}"
 
 
+def _number(field: str, text: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(text.strip())
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{field}: give {what}, not '{text[:20]}'") from None
+
+
 def place(request: Request, user_id: str, text: str, budget: str, headcount: str) -> str:
     """Starts an order through ``POST /orders``'s own code; returns its id. Bad input is a
     ValueError naming the field."""
     try:
+        # A form sends text; the API's number fields are strict (no "20" for 20).
         body = api.OrderCreate(
-            user_id=user_id, request=text, budget_usd=budget, headcount=headcount
+            user_id=user_id,
+            request=text,
+            budget_usd=_number("budget_usd", budget, float),
+            headcount=_number("headcount", headcount, int),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
