@@ -160,6 +160,35 @@ class Stack:
         self.sock = self.run / "supervisor.sock"
         self.logs = self.run / "logs"
 
+    def daprd_command(self, app_id: str, http: int, grpc: int, internal: int, metrics: int):
+        """A daprd of our flavour on this stack's components, configuration, placement and
+        scheduler, listening on loopback only (the app's own options are the caller's)."""
+        s, run = self.s, self.run
+        return [
+            str(daprd_binary(s.cache_dir)),
+            "--app-id",
+            app_id,
+            "--dapr-http-port",
+            str(http),
+            "--dapr-grpc-port",
+            str(grpc),
+            "--dapr-internal-grpc-port",
+            str(internal),
+            "--metrics-port",
+            str(metrics),
+            "--resources-path",
+            str(run / "components"),
+            "--config",
+            str(run / "config.yaml"),
+            "--placement-host-address",
+            f"localhost:{s.placement_port}",
+            "--scheduler-host-address",
+            f"localhost:{s.scheduler_port}",
+            "--log-as-json",
+            "--dapr-listen-addresses",
+            "127.0.0.1",
+        ]
+
     # ------------------------------------------------------------------ rendering
     def render(
         self, profile: str, with_apps: bool, without: set[str] = frozenset()
@@ -345,30 +374,7 @@ class Stack:
         tokens = self._tokens({app_id for app_id, *_ in sidecars})
         for app_id, short, app_port, http, grpc, internal, metrics in sidecars:
             has_app = with_apps and app_port is not None
-            cmd = [
-                str(daprd_binary(s.cache_dir)),
-                "--app-id",
-                app_id,
-                "--dapr-http-port",
-                str(http),
-                "--dapr-grpc-port",
-                str(grpc),
-                "--dapr-internal-grpc-port",
-                str(internal),
-                "--metrics-port",
-                str(metrics),
-                "--resources-path",
-                str(run / "components"),
-                "--config",
-                str(run / "config.yaml"),
-                "--placement-host-address",
-                f"localhost:{s.placement_port}",
-                "--scheduler-host-address",
-                f"localhost:{s.scheduler_port}",
-                "--log-as-json",
-                "--dapr-listen-addresses",
-                "127.0.0.1",
-            ]
+            cmd = self.daprd_command(app_id, http, grpc, internal, metrics)
             if has_app:
                 cmd += ["--app-port", str(app_port), "--app-protocol", "http"]
             # Every sidecar API call needs the Dapr API token; each sidecar proves itself to

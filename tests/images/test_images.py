@@ -18,7 +18,6 @@ import pytest
 
 from tests.integration.conftest import wait_until
 from tests.support import check_docs_served_locally
-from tools.devstack import daprd_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = "0.1.0"
@@ -115,31 +114,11 @@ def test_image_answers_beside_the_stack_with_its_own_sidecar(built, stack, name)
     # Its own daprd, under an app id of its own (so it takes no work from the stack's app).
     daprd = subprocess.Popen(
         [
-            str(daprd_binary(s.cache_dir)),  # the stack's own flavour
-            "--app-id",
-            f"image-{name}",
-            "--dapr-http-port",
-            str(http_port),
-            "--dapr-grpc-port",
-            str(grpc),
-            "--dapr-internal-grpc-port",
-            str(internal),
-            "--metrics-port",
-            str(metrics),
-            "--resources-path",
-            str(stack.stack.run / "components"),
-            "--config",
-            str(stack.stack.run / "config.yaml"),
-            "--placement-host-address",
-            f"localhost:{s.placement_port}",
-            "--scheduler-host-address",
-            f"localhost:{s.scheduler_port}",
+            *stack.stack.daprd_command(f"image-{name}", http_port, grpc, internal, metrics),
             "--app-port",
             str(port),
             "--app-protocol",
             "http",
-            "--dapr-listen-addresses",
-            "127.0.0.1",
         ],
         env={"DAPR_API_TOKEN": token or "", "PATH": "/usr/bin:/bin"},
         stdout=subprocess.DEVNULL,

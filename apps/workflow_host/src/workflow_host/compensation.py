@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import dapr.ext.workflow as wf
 
 from workflow_host import activities as act
+from workflow_host.retry_policies import retry_policy
 from workflow_host.settings import WorkflowSettings
 
 # side effect -> its undo activity
@@ -26,15 +26,6 @@ UNDO: dict[str, Any] = {
     "hold_delivery_slot": act.release_delivery_slot,
 }
 UNDO_NAME = {effect: undo.__name__ for effect, undo in UNDO.items()}
-
-
-def undo_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
-    return wf.RetryPolicy(
-        first_retry_interval=timedelta(milliseconds=500),
-        max_number_of_attempts=settings.undo_max_attempts,
-        backoff_coefficient=2.0,
-        max_retry_interval=timedelta(seconds=5),
-    )
 
 
 @dataclass
@@ -73,7 +64,7 @@ def compensate(
                     reason=reason,
                     fail=undo in failing_undo,
                 ),
-                retry_policy=undo_retry(settings),
+                retry_policy=retry_policy("undo", settings),
             )
         except wf.TaskFailedError as exc:
             # Bounded retries are spent: record it and still undo the rest, so one stuck

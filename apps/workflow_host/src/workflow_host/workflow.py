@@ -47,6 +47,7 @@ from workflow_host import activities as act
 from workflow_host import policies
 from workflow_host.compensation import CompensationResult, compensate
 from workflow_host.policies import APPROVAL_EVENT, ApprovalPolicy
+from workflow_host.retry_policies import retry_policy
 from workflow_host.runs import Approval, ApprovalDecision, RunRecord, RunStatus, StepTiming
 from workflow_host.settings import BRANCHES, UNDO_STEPS, WorkflowSettings, get_settings
 
@@ -163,40 +164,6 @@ class Enrichment(BaseModel):
         )
 
 
-def branch_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
-    return wf.RetryPolicy(
-        first_retry_interval=timedelta(milliseconds=200),
-        max_number_of_attempts=settings.branch_max_attempts,
-        backoff_coefficient=2.0,
-        max_retry_interval=timedelta(seconds=2),
-    )
-
-
-def store_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
-    """For steps that write orders (all idempotent): 0.25, 0.5, 1, 2, then 4 s between
-    attempts (~24 s with the default 10), so a store restart delays the order instead of
-    failing it. The sidecar's own retries on ``orderstate`` are kept short
-    (components/resiliency.yaml): durable retries belong here, where a retry re-reads the
-    ETags a conflicting transaction needs."""
-    return wf.RetryPolicy(
-        first_retry_interval=timedelta(milliseconds=250),
-        max_number_of_attempts=settings.store_max_attempts,
-        backoff_coefficient=2.0,
-        max_retry_interval=timedelta(seconds=4),
-    )
-
-
-def invoke_retry(settings: WorkflowSettings) -> wf.RetryPolicy:
-    """For steps that call agent-shell through service invocation: 1, 2, 4, 8, 10, 10 s
-    between attempts, so a restarting agent (~15 s) delays the order instead of failing it."""
-    return wf.RetryPolicy(
-        first_retry_interval=timedelta(seconds=1),
-        max_number_of_attempts=settings.invoke_max_attempts,
-        backoff_coefficient=2.0,
-        max_retry_interval=timedelta(seconds=10),
-    )
-
-
 def _ms(a: datetime, b: datetime) -> float:
     return round((b - a).total_seconds() * 1000, 1)
 
@@ -254,7 +221,7 @@ class Run:
         return self.ctx.call_activity(
             act.save_run,
             input=act.SaveRunInput(record=self.record),
-            retry_policy=store_retry(self.settings),
+            retry_policy=retry_policy("store", self.settings),
         )
 
     def start(self) -> Steps:
@@ -349,7 +316,7 @@ def _load_profile(run: Run) -> Generator[Any, Any, Profile]:
             run,
             act.load_profile,
             data,
-            retry=invoke_retry(run.settings),
+            retry=retry_policy("invoke", run.settings),
             returns=Profile,
             reason="profile unavailable",
         )
@@ -369,7 +336,7 @@ def _enrich(run: Run, profile: Profile) -> Generator[Any, Any, Enrichment]:
                 profile=profile,
                 fail=name in run.inp.faults.fail_branches,
             ),
-            retry_policy=branch_retry(run.settings),
+            retry_policy=retry_policy("branch", run.settings),
         )
         for name, activity in BRANCH_ACTIVITIES.items()
     }
@@ -409,7 +376,7 @@ def _recommend(
         run,
         act.recommend,
         data,
-        retry=invoke_retry(run.settings),
+        retry=retry_policy("invoke", run.settings),
         returns=act.RecommendResult,
         reason="recommendation failed",
     )
@@ -442,7 +409,7 @@ def _hold_side_effects(run: Run, basket: Basket, enrichment: Enrichment) -> Step
     """Stock, then a delivery slot: each holds something compensation undoes."""
     data = act.BasketInput(**run.keys, basket=basket, vendor_etas=enrichment.vendor_etas)
     for activity in (act.reserve_inventory, act.hold_delivery_slot):
-        retry = store_retry(run.settings)
+        retry = retry_policy("store", run.settings)
         yield from call_step(run, activity, data, retry=retry, judge=_out_of_stock)
         run.record.side_effects.append(activity.__name__)
 
@@ -519,7 +486,7 @@ def _place_order(run: Run, basket: Basket) -> Steps:
         basket=basket,
         approver=run.record.approval.approver,
     )
-    yield from call_step(run, act.place_order, data, retry=store_retry(run.settings))
+    yield from call_step(run, act.place_order, data, retry=retry_policy("store", run.settings))
     run.record.side_effects.append("place_order")
 
 
