@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import grpc
 import httpx
 from fastapi import Request
 from pydantic import ValidationError
@@ -48,11 +49,19 @@ class OrderPage:
 
 
 def deadline(run: RunRecord) -> datetime | None:
-    """When a waiting order times out: its approval request time plus the window its
-    workflow input gave it (the run record does not carry the window)."""
+    """When a waiting order times out: the deadline the workflow recorded (approval
+    policies path), else its approval request time plus the window its workflow input gave
+    it. Unknown (None) while the workflow's state cannot be read: daprd 1.18.2 sometimes
+    answers a read racing the instance's own write with UNKNOWN, and a page must not fail
+    for a countdown."""
+    if run.approval.deadline is not None:
+        return utc(run.approval.deadline)
     if run.approval.requested_at is None:
         return None
-    window = _window(run.order_id)
+    try:
+        window = _window(run.order_id)
+    except grpc.RpcError:
+        return None  # not cached: the next page asks again
     return utc(run.approval.requested_at) + timedelta(seconds=window) if window else None
 
 

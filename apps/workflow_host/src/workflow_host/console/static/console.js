@@ -32,16 +32,18 @@ function follow(el) {
   const source = new EventSource(el.dataset.live);
   let busy = false;
   let version = el.dataset.version;  // what the page shows: the first event repeats it
-  source.addEventListener("changed", async (ev) => {
-    if (busy || ev.data === version) return;
+  let wanted = version;  // the newest version the server announced
+  async function refresh() {
+    if (busy || wanted === version) return;
     busy = true;
+    const target = wanted;
     try {
       const r = await fetch(el.dataset.fragment, { credentials: "same-origin" });
       if (r.ok) {
         const typing = el.contains(document.activeElement) && document.activeElement.tagName === "TEXTAREA";
         if (!typing) {
           el.innerHTML = await r.text();
-          version = ev.data;
+          version = target;
           onceOnly(el);
           tick();
           document.getElementById("announce").textContent = "Updated " + new Date().toLocaleTimeString();
@@ -49,10 +51,20 @@ function follow(el) {
       } else if (r.status === 401 || r.status === 403) {
         source.close();
         window.location.reload();
+        return;
       }
+    } catch (e) {
+      // the network blinked: the retry below fetches again
     } finally {
       busy = false;
     }
+    // A change announced while this fetch ran (or one this fetch could not show) is not
+    // announced again: fetch again, after a pause, until the page shows the newest.
+    if (wanted !== version) setTimeout(refresh, 1000);
+  }
+  source.addEventListener("changed", (ev) => {
+    wanted = ev.data;
+    refresh();
   });
   window.addEventListener("pagehide", () => source.close());
 }
