@@ -16,7 +16,8 @@ PYTEST_ARGS ?=
 
 .PHONY: help dev deps runtime browser up up-test down status logs run-agent run-workflow demo \
         test test-unit test-integration test-e2e eval lint fmt versions clean fuzz approver-token load bench bench-retention test-static test-images base-images images helm-lint \
-        kind-node-image kind-images kind-up kind-down kind-status helm-install helm-uninstall test-k8s
+        kind-node-image kind-images kind-up kind-down kind-status helm-install helm-uninstall test-k8s \
+        bench-k8s-scaling
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -150,3 +151,6 @@ helm-uninstall: ## uninstall our chart and show what is left
 
 test-k8s: deps ## tests against the live kind cluster (fails plainly when none is reachable)
 	SNACKTOPUS_K8S_REQUIRED=1 $(PY) -m pytest tests/k8s $(PYTEST_ARGS)
+
+bench-k8s-scaling: deps ## runs/s with 1 and 2 replicas per app in the kind cluster (echo model) -> loadtest/results/k8s-scaling-*.json
+	$(PY) loadtest/k8s_scaling.py

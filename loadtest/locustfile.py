@@ -10,8 +10,12 @@ Two user classes, loopback only:
   process with the Dapr workflow SDK client) knows what to answer, and the run's cost under
   load is seen per terminal status.
 - ``Asker`` asks the agent (``POST /ask``).
+- ``Approver`` (only with ``LOAD_APPROVER=true``: the chart's in-cluster Job, which has no
+  separate approver process) is one user answering what waits, as ``approver.py`` does,
+  through the sidecar's workflow API (``raiseEvent``).
 
-Every started order id is appended to ``$LOAD_OUT/started.txt`` for the end-of-run checks.
+Every started order id is appended to ``$LOAD_OUT/started.txt`` for the end-of-run checks,
+and printed (``started: <id>``) when the load stops, for a Job whose files go with its pod.
 Targets come from ``LoadSettings``: the local stack's ports by default, the Services when
 it runs in the cluster as the chart's Locust Job (``WORKFLOW_URL``, ``WORKFLOW_DAPR_URL``,
 ``AGENT_URL``, ``DAPR_API_TOKEN``). A short load that must see given outcomes (the test of
@@ -27,7 +31,7 @@ import random
 import uuid
 from pathlib import Path
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between, constant, events, task
 from pydantic import field_validator
 from pydantic_settings import BaseSettings
 
@@ -45,6 +49,8 @@ class LoadSettings(BaseSettings):
     # one CPU-bound SmolLM2 (2 parallel answers) sustains, so a run measures steady state
     # rather than an ever-growing queue.
     load_shopper_wait_s: tuple[float, float] = (8.0, 16.0)
+    # One Approver user in this process (the in-cluster Job); `make load` runs approver.py.
+    load_approver: bool = False
 
     @field_validator("load_kinds")
     @classmethod
@@ -154,3 +160,50 @@ class Asker(HttpUser):
             "question": random.choice(QUESTIONS),
         }
         self.client.post("/ask", json=body, name="POST /ask", timeout=120)
+
+
+if SETTINGS.load_approver:
+
+    class Approver(HttpUser):
+        """Answers each waiting ``load-approve-…``/``load-reject-…`` order once, as its id
+        says; ``load-timeout-…`` orders are left to time out."""
+
+        host = SETTINGS.workflow_url
+        wait_time = constant(1)
+        fixed_count = 1
+
+        def on_start(self) -> None:
+            self.answered: set[str] = set()
+
+        @task
+        def answer(self) -> None:
+            params = {"status": "awaiting_approval", "limit": 1000}
+            r = self.client.get("/orders", params=params, name="GET /orders (approver)")
+            if r.status_code != 200:
+                return
+            for row in r.json():
+                oid = row["order_id"]
+                kind = oid.split("-")[1] if oid.startswith("load-") else None
+                if oid not in self.answered and kind in ("approve", "reject"):
+                    self._raise(oid, kind)
+
+        def _raise(self, oid: str, kind: str) -> None:
+            url = f"{SETTINGS.workflow_dapr_url}/v1.0/workflows/dapr/{oid}/raiseEvent/humanApproval"
+            body = {"decision": kind, "approver": "load-approver"}
+            with self.client.post(
+                url, json=body, headers=HEADERS, name="POST dapr raiseEvent", catch_response=True
+            ) as r:
+                if r.status_code == 202:
+                    self.answered.add(oid)
+                else:
+                    r.failure(f"{r.status_code}: {r.text[:200]}")
+
+
+@events.test_stop.add_listener
+def _print_started(**_: object) -> None:
+    try:
+        started = (OUT / "started.txt").read_text().split()
+    except OSError:
+        started = []
+    for order_id in started:
+        print(f"started: {order_id}", flush=True)

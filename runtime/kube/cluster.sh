@@ -11,6 +11,9 @@
 #                     pullable, else snacktopus/kind-node:v$KUBERNETES_VERSION built here)
 #   KIND_CLUSTER      cluster name (default snacktopus); context kind-$KIND_CLUSTER
 #   SNACKTOPUS_NAMESPACE  namespace of our release (default snacktopus)
+#   DAPR_HA           the Dapr control plane in HA mode (default true: three replicas of each
+#                     service, placement and scheduler as quorums; on one node the chart's
+#                     anti-affinity is only preferred, so they share it)
 #
 # Every step is idempotent: `up` on a running cluster checks it and moves on, `install`
 # upgrades the release in place.
@@ -98,7 +101,7 @@ do_up() {
   run_logged dapr-install helm --kube-context "$CTX" upgrade --install dapr "$(dapr_chart)" \
     --namespace "$DAPR_NS" --create-namespace --wait --timeout 8m \
     --set "global.registry=${DAPR_REGISTRY:-snacktopus.local/dapr}" --set "global.tag=$DAPR_VERSION" \
-    --set global.imagePullPolicy=IfNotPresent --set global.ha.enabled=false \
+    --set global.imagePullPolicy=IfNotPresent --set "global.ha.enabled=${DAPR_HA:-true}" \
     --set global.mtls.enabled=true \
     --set dapr_scheduler.cluster.storageClassName=standard --set dapr_scheduler.cluster.storageSize=1Gi \
     || die "helm install dapr failed (log: $CACHE/logs/dapr-install.log)"

@@ -42,6 +42,7 @@ class K8sTestSettings(BaseSettings):
     required: bool = False
     kubectl: str = str(Path.home() / ".cache/snacktopus/bin/kubectl")
     helm: str = str(Path.home() / ".cache/snacktopus/bin/helm")
+    kind: str = str(Path.home() / ".cache/snacktopus/bin/kind")
 
 
 SETTINGS = K8sTestSettings()
@@ -64,6 +65,42 @@ def helm(*args: str, timeout: float = 600) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert done.returncode == 0, f"{' '.join(cmd)} failed: {done.stderr[-2000:]}"
     return done.stdout
+
+
+CHART = "charts/snacktopus"
+VALUES = "charts/snacktopus/values-kind-airgap.yaml"
+
+
+def upgrade(cluster: K8sTestSettings, *sets: str, wait: bool = True) -> None:
+    """``helm upgrade`` of the release, keeping its values but for ``sets``."""
+    args = ["upgrade", cluster.release, CHART, "-f", VALUES, "--reuse-values"]
+    args += ["--wait", "--timeout=10m"] if wait else []
+    for s in sets:
+        args += ["--set", s]
+    helm(*args)
+
+
+def app_image(app: str) -> str:
+    """The image the app's Deployment runs now."""
+    return kubectl(
+        "get",
+        "deploy",
+        app,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[?(@.name=='app')].image}",
+    )
+
+
+def load_images(*images: str) -> None:
+    """Loads images built here into the kind node (no registry)."""
+    cluster = SETTINGS.context.removeprefix("kind-")
+    done = subprocess.run(
+        [SETTINGS.kind, "load", "docker-image", "--name", cluster, *images],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def new_id(prefix: str) -> str:
@@ -188,10 +225,23 @@ def secret(name: str, key: str) -> str:
 
 @dataclass
 class Apps:
-    agent: str
-    workflow: str
-    zipkin: str
+    """The apps' and Zipkin's addresses here. Each is a port-forward opened (again) when
+    asked: a forward ends with the pod behind it, which the drills kill on purpose."""
+
+    forwards: Callable[[str, int], Forward]
     dapr_token: str
+
+    @property
+    def agent(self) -> str:
+        return self.forwards("svc/agent-shell-api", 8001).url
+
+    @property
+    def workflow(self) -> str:
+        return self.forwards("svc/workflow-host-api", 8002).url
+
+    @property
+    def zipkin(self) -> str:
+        return self.forwards("svc/zipkin", 9411).url
 
     def approver(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {secret(f'approver-{name}', f'approver-{name}')}"}
@@ -200,33 +250,86 @@ class Apps:
 @pytest.fixture(scope="session")
 def apps(cluster, forwards) -> Apps:
     fullname = f"{cluster.release}-snacktopus"
-    return Apps(
-        agent=forwards("svc/agent-shell-api", 8001).url,
-        workflow=forwards("svc/workflow-host-api", 8002).url,
-        zipkin=forwards("svc/zipkin", 9411).url,
-        dapr_token=secret(f"{fullname}-dapr-api-token", "token"),
-    )
+    return Apps(forwards=forwards, dapr_token=secret(f"{fullname}-dapr-api-token", "token"))
+
+
+def pods_of(app: str) -> list[str]:
+    """The app's Ready pods that are not terminating (``pod/<name>``), oldest first."""
+    items = json.loads(kubectl("get", "pods", "-l", f"app.kubernetes.io/name={app}", "-o", "json"))[
+        "items"
+    ]
+    ready = [
+        p
+        for p in items
+        if not p["metadata"].get("deletionTimestamp")
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p.get("status", {}).get("conditions", [])
+        )
+    ]
+    ready.sort(key=lambda p: p["metadata"]["creationTimestamp"])
+    return [f"pod/{p['metadata']['name']}" for p in ready]
 
 
 def pod_of(app: str) -> str:
-    out = kubectl(
-        "get",
-        "pods",
-        "-l",
-        f"app.kubernetes.io/name={app}",
-        "--field-selector=status.phase=Running",
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-    )
-    assert out, f"no running pod of {app}"
-    return f"pod/{out}"
+    """A Ready pod of the app (the oldest)."""
+    pods = pods_of(app)
+    assert pods, f"no ready pod of {app}"
+    return pods[0]
+
+
+def force_kill(pod: str) -> str:
+    """Deletes ``pod`` with no grace (``--grace-period=0 --force``): its containers get
+    SIGKILL, as on a lost node. Returns the pod's uid, to tell its replacement apart."""
+    uid = kubectl("get", pod, "-o", "jsonpath={.metadata.uid}")
+    kubectl("delete", pod, "--grace-period=0", "--force", "--wait=false", timeout=60)
+    return uid
+
+
+def rollout_complete(*deploys: str, timeout: float = 300) -> None:
+    for deploy in deploys:
+        kubectl(
+            "rollout",
+            "status",
+            f"deploy/{deploy}",
+            f"--timeout={int(timeout)}s",
+            timeout=timeout + 20,
+        )
 
 
 def redis_json(app_id: str, key: str) -> Any:
     """A value as Dapr's state.redis stored it in the in-cluster Redis (``<app>||<key>``)."""
-    raw = kubectl("exec", "redis-0", "--", "redis-cli", "--raw", "HGET", f"{app_id}||{key}", "data")
-    raw = raw.strip()
-    return json.loads(raw) if raw else None
+    return redis_many(app_id, [key])[key]
+
+
+def redis_many(app_id: str, keys: list[str]) -> dict[str, Any]:
+    """Many values in one ``kubectl exec`` (redis-cli reading commands from stdin; it
+    authenticates with the pod's REDISCLI_AUTH)."""
+    if not keys:
+        return {}
+    script = "".join(f"HGET '{app_id}||{key}' data\n" for key in keys)
+    out = kubectl("exec", "-i", "redis-0", "--", "redis-cli", "--raw", input=script, timeout=120)
+    lines = out.split("\n")
+    assert len(lines) >= len(keys), out[-2000:]
+    return {
+        k: json.loads(raw) if raw.strip() else None for k, raw in zip(keys, lines, strict=False)
+    }
+
+
+def redis_keys(app_id: str, pattern: str) -> list[str]:
+    """Keys of ``app_id`` matching ``pattern``, without the ``<app>||`` prefix."""
+    out = kubectl(
+        "exec",
+        "redis-0",
+        "--",
+        "redis-cli",
+        "--raw",
+        "--scan",
+        "--pattern",
+        f"{app_id}||{pattern}",
+        timeout=120,
+    )
+    return [k.split("||", 1)[1] for k in out.split()]
 
 
 def start_order(http: httpx.Client, apps: Apps, **body: Any) -> str:
@@ -357,23 +460,115 @@ def remove_probe(wait: bool = True) -> None:
 
 @pytest.fixture(scope="module")
 def cli(apps, forwards):
-    """snacktopus-approve against workflow-host's in-cluster sidecar (port-forwarded)."""
-    pod = pod_of("workflow-host")
-    env = {
-        **os.environ,
-        "SNACKTOPUS_DAPR_GRPC_PORT": str(forwards(pod, 50001).port),
-        "SNACKTOPUS_DAPR_HTTP_PORT": str(forwards(pod, 3500).port),
-        "DAPR_API_TOKEN": apps.dapr_token,
-    }
+    """snacktopus-approve against a running workflow-host pod's sidecar (port-forwarded;
+    the pod is looked up at each call, since drills replace pods)."""
 
     def run(*args: str, approver: str = "alice") -> subprocess.CompletedProcess[str]:
+        pod = pod_of("workflow-host")
         token = secret(f"approver-{approver}", f"approver-{approver}")
+        env = {
+            **os.environ,
+            "SNACKTOPUS_DAPR_GRPC_PORT": str(forwards(pod, 50001).port),
+            "SNACKTOPUS_DAPR_HTTP_PORT": str(forwards(pod, 3500).port),
+            "DAPR_API_TOKEN": apps.dapr_token,
+            "SNACKTOPUS_APPROVER_TOKEN": token,
+        }
         return subprocess.run(
             [str(ROOT / ".venv/bin/snacktopus-approve"), *args, "--approver", approver],
-            env={**env, "SNACKTOPUS_APPROVER_TOKEN": token},
+            env=env,
             capture_output=True,
             text=True,
             timeout=120,
         )
 
     return run
+
+
+# ------------------------------------------------------------ exactly once, judged by Redis
+
+WF = "workflow-host"
+# The record each side effect leaves (``<key>:<order_id>``), released by its undo step.
+RECORD_OF = {
+    "price_quote": "quote",
+    "reserve_inventory": "reservation",
+    "hold_delivery_slot": "slot",
+}
+
+
+@dataclass
+class Verdict:
+    """What Redis and the events say of some orders: their statuses, how many ledger
+    entries there are, and every way an order was lost, doubled or left half undone."""
+
+    statuses: dict[str, str]
+    ledger_entries: int
+    problems: list[str]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for status in self.statuses.values():
+            out[status] = out.get(status, 0) + 1
+        return dict(sorted(out.items()))
+
+
+def judge(probe: Probe, order_ids: list[str]) -> Verdict:
+    """Exactly once, by the ledger: a completed order has one ledger entry (its total) and
+    one ``order.completed``; any other terminal order has no ledger entry, every side
+    effect it held released, and one ``order.compensated``."""
+    values = redis_many(WF, [f"{k}:{o}" for o in order_ids for k in ("run", "ledger")])
+    events = {o: [] for o in order_ids}
+    for topic in ("order.completed", "order.compensated"):
+        for e in probe.events(topic):
+            if e["data"].get("order_id") in events:
+                events[e["data"]["order_id"]].append(topic)
+    statuses, problems, released = {}, [], []
+    for oid in order_ids:
+        run, ledger = values[f"run:{oid}"], values[f"ledger:{oid}"]
+        status = statuses[oid] = run["status"] if run else "lost"
+        want = "order.completed" if status == "completed" else "order.compensated"
+        if status not in TERMINAL:
+            problems.append(f"{oid}: {status}")
+            continue
+        if events[oid] != [want]:
+            problems.append(f"{oid} ({status}) published {events[oid]}")
+        if status == "completed" and (ledger is None or ledger["total_usd"] != run["total_usd"]):
+            problems.append(f"{oid}: completed, ledger {ledger}")
+        if status != "completed":
+            if ledger is not None:
+                problems.append(f"{oid}: {status} but placed")
+            released += [f"{RECORD_OF[e]}:{oid}" for e in run["side_effects"]]
+    for key, record in redis_many(WF, released).items():
+        if (record or {}).get("status") != "released":
+            problems.append(f"{key} not released: {record}")
+    ledger_entries = sum(values[f"ledger:{o}"] is not None for o in order_ids)
+    return Verdict(statuses, ledger_entries, problems)
+
+
+DRILLS = ROOT / ".run" / "k8s" / "drills.json"
+
+
+def record_drill(drill: str, **figures: Any) -> None:
+    """A drill's counts, kept in ``.run/k8s/drills.json`` (the test plan quotes them)."""
+    DRILLS.parent.mkdir(parents=True, exist_ok=True)
+    report = json.loads(DRILLS.read_text()) if DRILLS.exists() else {}
+    report[drill] = figures
+    DRILLS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\n{drill}: {figures}")
+
+
+def stock_disagreements() -> list[str]:
+    """Every SKU's held counter (``reserved:<sku>``) against the reservations that hold or
+    committed it: a doubled hold or a lost release shows as a difference."""
+    reservations = redis_many(WF, redis_keys(WF, "reservation:*"))
+    expected: dict[str, int] = {}
+    for res in reservations.values():
+        if res and res.get("status") in ("held", "committed"):
+            for sku, qty in res["lines"].items():
+                expected[sku] = expected.get(sku, 0) + qty
+    counters = redis_many(WF, redis_keys(WF, "reserved:*"))
+    got = {key.split(":", 1)[1]: int(v or 0) for key, v in counters.items()}
+    return [
+        f"{sku}: counter {got.get(sku, 0)}, reservations {expected.get(sku, 0)}"
+        for sku in sorted(set(got) | set(expected))
+        if got.get(sku, 0) != expected.get(sku, 0)
+    ]

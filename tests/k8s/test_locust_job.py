@@ -1,62 +1,60 @@
-"""The in-cluster Locust Job: the chart's locust Job runs the same scenario as `make load`,
-bounded in users and time, against the Services; its summary is collected from the pod.
-Turning it off again with `helm upgrade` leaves nothing of it behind."""
+"""The in-cluster Locust Job runs the whole scenario (auto, approved, rejected, timed out,
+unsafe, taken in turn) with its own approver loop (one Locust user), against the Services
+of two replicas per app. Every run it started must end in the terminal status its kind
+says, with Redis (run record, ledger, released records) and the events agreeing, and the
+stock counters whole. Turning it off again leaves nothing of it behind."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pytest
 
-from tests.k8s.conftest import ROOT, helm, kubectl, wait_until
+from tests.k8s import locust
+from tests.k8s.conftest import judge, kubectl, record_drill, stock_disagreements, wait_run
 
-CHART = "charts/snacktopus"
-VALUES = "charts/snacktopus/values-kind-airgap.yaml"
-OUT = ROOT / ".run" / "k8s"
-
-
-def _upgrade(cluster, *sets: str) -> None:
-    args = ["upgrade", cluster.release, CHART, "-f", VALUES, "--reuse-values", "--wait"]
-    for s in sets:
-        args += ["--set", s]
-    helm(*args)
+EXPECTED = {
+    "auto": "completed",
+    "approve": "completed",
+    "reject": "rejected",
+    "timeout": "timed_out",
+    "unsafe": "blocked",
+}
 
 
-@pytest.mark.timeout(900)
-def test_the_locust_job_runs_a_bounded_load_and_reports_it(cluster, apps):
-    _upgrade(
+@pytest.mark.timeout(1200)
+def test_the_locust_job_ends_every_run_it_started_as_its_kind_says(cluster, http, apps, probe):
+    job = locust.start(
         cluster,
-        "locust.enabled=true",
-        "locust.users=2",
-        "locust.spawnRate=2",
-        "locust.runTime=45s",
+        "check",
+        "locust.users=3",
+        "locust.spawnRate=3",
+        "locust.runTime=60s",
+        "locust.shopperWaitS={2,4}",
+        f"locust.kinds={{{','.join(locust.EVERY_KIND)}}}",
     )
     try:
-        job = wait_until(
-            lambda: kubectl("get", "jobs", "-l", "app.kubernetes.io/name=locust", "-o", "name"),
-            timeout=60,
-            every=0.5,
-        ).split()[-1]
-
-        def finished():
-            status = kubectl("get", job, "-o", "jsonpath={.status.succeeded}/{.status.failed}")
-            return status if status != "/" else None
-
-        status = wait_until(finished, timeout=420, every=3)
-        log = kubectl("logs", job)
-        OUT.mkdir(parents=True, exist_ok=True)
-        Path(OUT / "locust-summary.txt").write_text(log)
-        assert status == "1/", f"the Locust Job failed:\n{log[-4000:]}"
-        agg = [line for line in log.splitlines() if line.strip().startswith("Aggregated")]
-        assert agg, log[-3000:]
-        reqs, fails = (int(x) for x in re.findall(r"\d+", agg[0].split("|")[0])[:2])
-        assert reqs > 0
-        # Locust exits non-zero on any failure, so a complete Job already says 0; say it again.
-        assert fails == 0, agg[0]
-        assert "POST /orders" in log and "POST /ask" in log
+        run = locust.finish(job)
     finally:
-        _upgrade(cluster, "locust.enabled=false")
-    assert (
-        kubectl("get", "jobs,configmaps", "-l", "app.kubernetes.io/name=locust", "-o", "name") == ""
+        locust.stop(cluster)
+    assert run.status == "1/", f"the Locust Job failed:\n{run.log[-4000:]}"
+    reqs, fails = run.requests_and_failures
+    assert reqs > 0 and fails == 0, run.log[-3000:]
+    assert "POST /orders" in run.log and "POST dapr raiseEvent" in run.log
+    kinds = {oid.split("-")[1] for oid in run.started}
+    assert kinds == set(EXPECTED), run.started
+    for oid in run.started:
+        wait_run(http, apps, oid, timeout=300)
+    verdict = judge(probe, run.started)
+    assert verdict.problems == [], verdict.problems
+    want = {oid: EXPECTED[oid.split("-")[1]] for oid in run.started}
+    assert verdict.statuses == want
+    assert stock_disagreements() == []
+    record_drill(
+        "locust_check",
+        runs=len(run.started),
+        requests=reqs,
+        failures=fails,
+        **verdict.counts(),
+        ledger_entries=verdict.ledger_entries,
     )
+    left = kubectl("get", "jobs,configmaps", "-l", "app.kubernetes.io/name=locust", "-o", "name")
+    assert left == ""

@@ -41,3 +41,27 @@ def test_the_order_store_is_workflow_hosts_alone(http, apps, sidecars):
 
 def test_a_sidecar_refuses_calls_without_the_api_token(http, sidecars):
     assert http.get(sidecars["workflow-host"] + "/v1.0/metadata").status_code == 401
+
+
+def test_only_workflow_host_may_invoke_agent_shells_recommend(
+    http, apps, probe, forwards, sidecars
+):
+    """The `snacktopus` Configuration's access control, judged by daprd on the caller's mTLS
+    identity: another app id of the namespace (the test subscriber) is refused before
+    agent-shell sees the call; workflow-host gets through to the app (which then answers
+    the empty body with its own 422)."""
+    headers = {"dapr-api-token": apps.dapr_token}
+    other = forwards("deploy/event-probe", 3500).url
+    for method, path in (("POST", "recommend"), ("GET", "profile/someone")):
+        refused = http.request(
+            method, f"{other}/v1.0/invoke/agent-shell/method/{path}", json={}, headers=headers
+        )
+        assert refused.status_code == 403, (path, refused.status_code, refused.text)
+        assert "access control policy has denied access" in refused.text, refused.text
+    allowed = http.post(
+        sidecars["workflow-host"] + "/v1.0/invoke/agent-shell/method/recommend",
+        json={},
+        headers=headers,
+    )
+    assert allowed.status_code == 422, allowed.text
+    assert allowed.json()["detail"], allowed.text
