@@ -22,7 +22,6 @@ index.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -31,6 +30,7 @@ from typing import Any
 import grpc
 from snacktopus_core.contracts import TERMINAL
 from snacktopus_core.errors import StateUnavailable
+from snacktopus_core.retention import bucket_of
 from snacktopus_core.state import StateStore, retry_on_conflict
 
 from workflow_host.settings import get_settings
@@ -65,7 +65,7 @@ def _bucket_key(n: int) -> str:
 
 def index_bucket(order_id: str) -> str:
     """The index bucket an order's entry lives in (a stable hash of its id)."""
-    return _bucket_key(int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % INDEX_BUCKETS)
+    return _bucket_key(bucket_of(order_id, INDEX_BUCKETS))
 
 
 def save_run(
