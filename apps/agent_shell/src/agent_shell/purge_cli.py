@@ -4,10 +4,11 @@
     agent-shell-purge [--older-than-days D | --ended-before ISO-8601] [--limit N]
                       [--dapr-grpc-port P --dapr-http-port P]
 
-The sidecar: the options, else ``DAPR_GRPC_PORT``/``DAPR_HTTP_PORT`` and
-``DAPR_API_TOKEN`` as in agent-shell's own environment (in its pod: ``kubectl exec
-deploy/<release>-agent-shell -c agent-shell -- agent-shell-purge``); beside the local
-stack, its ``.run/tokens.json`` supplies the token. Exit codes as ``snacktopus purge``:
+The sidecar: the options, else the local stack's ``AGENT_DAPR_GRPC_PORT`` and
+``AGENT_DAPR_HTTP_PORT`` (environment, ``.env``), else ``DAPR_GRPC_PORT``/``DAPR_HTTP_PORT``
+as in agent-shell's own environment (in its pod: ``kubectl exec deploy/agent-shell -c app
+-- agent-shell-purge``). The token: ``DAPR_API_TOKEN``, else the local stack's
+``.run/tokens.json`` (``RUN_DIR``). Exit codes as ``snacktopus purge``:
 0 done, 2 bad usage, 5 the sidecar unreachable or some asks not forgotten (named on
 stderr; the next sweep retries them).
 """
@@ -22,8 +23,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from pydantic_settings import BaseSettings
 from snacktopus_core.errors import ServiceUnavailable, exit_code
 from snacktopus_core.retention import cutoff_for
+from snacktopus_core.settings import ENV_FILE
+
+
+class LocalStack(BaseSettings):
+    """agent-shell's sidecar ports on the local stack, when it runs (``.env`` moves them)."""
+
+    model_config = ENV_FILE
+
+    agent_dapr_grpc_port: int | None = None
+    agent_dapr_http_port: int | None = None
 
 
 def _instant(text: str) -> datetime:
@@ -60,7 +72,8 @@ def parser() -> argparse.ArgumentParser:
 
 def _token() -> str | None:
     try:
-        return json.loads(Path(".run/tokens.json").read_text()).get("dapr_api_token")
+        run_dir = Path(os.environ.get("RUN_DIR", ".run"))
+        return json.loads((run_dir / "tokens.json").read_text()).get("dapr_api_token")
     except (OSError, ValueError):
         return None
 
@@ -70,12 +83,13 @@ def _connect(args: argparse.Namespace) -> bool:
     whether the sidecar answers."""
     from dapr.conf import settings as dapr_settings
 
-    if args.dapr_grpc_port:
-        dapr_settings.DAPR_GRPC_PORT = args.dapr_grpc_port
-        os.environ["DAPR_GRPC_PORT"] = str(args.dapr_grpc_port)
-    if args.dapr_http_port:
-        dapr_settings.DAPR_HTTP_PORT = args.dapr_http_port
-        os.environ["DAPR_HTTP_PORT"] = str(args.dapr_http_port)
+    local = LocalStack()
+    if grpc_port := args.dapr_grpc_port or local.agent_dapr_grpc_port:
+        dapr_settings.DAPR_GRPC_PORT = grpc_port
+        os.environ["DAPR_GRPC_PORT"] = str(grpc_port)
+    if http_port := args.dapr_http_port or local.agent_dapr_http_port:
+        dapr_settings.DAPR_HTTP_PORT = http_port
+        os.environ["DAPR_HTTP_PORT"] = str(http_port)
     if not dapr_settings.DAPR_API_TOKEN and (token := _token()):
         dapr_settings.DAPR_API_TOKEN = token
     url = f"http://127.0.0.1:{dapr_settings.DAPR_HTTP_PORT}/v1.0/healthz/outbound"
