@@ -182,10 +182,13 @@ def test_a_lost_first_write_on_agent_memory_is_retried_briefly_by_the_sidecar(st
     try:
         assert done.returncode == 0, done.stderr[-3000:]
         result = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"lost first write on agent-memory: {result['seconds']:.2f} s, commands {seen}")
         assert result["won"] is False
         writes = [c for c in seen if c.upper().startswith(("EVAL", "EVALSHA", "FCALL"))]
+        print(
+            f"lost first write on agent-memory: {len(writes) - 1} attempts, "
+            f"{result['seconds']:.2f} s"
+        )
         # One that won, then the lost one: once and two sidecar retries.
-        assert len(writes) == 1 + 3, seen
+        assert len(writes) == 1 + 3, [c[:60] for c in seen]
     finally:
         redis_client.delete(f"agent-shell||{key}")
