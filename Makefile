@@ -107,7 +107,7 @@ load: dev ## Locust scenario on the local stack (USERS=6 RATE=1 DURATION=180; bo
 bench: dev ## snacktopus vs bare Dapr workflow (echo LLM) and /ask vs plain converse -> loadtest/results/bench-*.json
 	$(PY) loadtest/bench.py
 
-bench-retention: dev ## Redis memory per 1,000 finished orders, with and without retention -> loadtest/results/retention-*.json
+bench-retention: dev ## Redis memory per 1,000 finished orders and 1,000 asks, with and without retention -> loadtest/results/retention-*.json
 	$(PY) loadtest/retention_bench.py
 
 eval: dev ## the concierge's eval set against the stack (starts and stops it if none runs) -> evals/results/

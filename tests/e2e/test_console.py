@@ -13,6 +13,7 @@ from workflow_host.console.session import COOKIE, SALT
 
 from tests.integration.conftest import (
     StackInfo,
+    decide,
     new_id,
     run_record,
     start_order,
@@ -185,11 +186,7 @@ def test_a_decision_made_elsewhere_updates_the_inbox(
     wait_run(http, stack, order_id, {"awaiting_approval"})
     sign_in(browser, stack, "dave")
     wait_for(browser, f'tr[data-order="{order_id}"]')
-    r = http.post(
-        f"{stack.url('workflow')}/orders/{order_id}/decision",
-        json={"decision": "reject", "approver": "erin", "comment": "from the API"},
-        headers=stack.settings.approver_auth("erin"),
-    )
+    r = decide(http, stack, order_id, "erin", "reject", "from the API")
     assert r.status_code == 202, r.text
     wait_for(browser, f'#recent li[data-order="{order_id}"][data-status="rejected"]')
     assert not browser.find_elements(By.CSS_SELECTOR, f'tr[data-order="{order_id}"]')

@@ -87,6 +87,29 @@ def as_approver(stack: StackInfo, approver: str) -> dict[str, str]:
     return headers
 
 
+def decide(
+    http: httpx.Client,
+    stack: StackInfo,
+    order_id: str,
+    approver: str,
+    decision: str,
+    comment: str | None = None,
+    *,
+    token_of: str | None = None,
+) -> httpx.Response:
+    """``POST /orders/{id}/decision`` in ``approver``'s name, with the token of
+    ``token_of`` (default: the approver's own); the response, unchecked (each test asserts
+    the status it expects)."""
+    body: dict[str, Any] = {"decision": decision, "approver": approver}
+    if comment is not None:
+        body["comment"] = comment
+    return http.post(
+        f"{stack.url('workflow')}/orders/{order_id}/decision",
+        json=body,
+        headers=as_approver(stack, token_of or approver),
+    )
+
+
 class TopicCollector:
     """The CloudEvents of one topic as received by the ``event-probe`` subscriber app
     (``tools/event_probe.py``, under its own sidecar in the test profile)."""

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from tests.integration.conftest import (
-    as_approver,
+    decide,
     mails,
     metric_total,
     new_id,
@@ -37,14 +37,6 @@ def _secrets(stack) -> list[str]:
     ]
 
 
-def _approve(http, stack, order_id, approver="alice"):
-    return http.post(
-        f"{stack.url('workflow')}/orders/{order_id}/decision",
-        json={"decision": "approve", "approver": approver},
-        headers=as_approver(stack, approver),
-    )
-
-
 def test_a_waiting_order_mails_the_approvers_and_posts_the_webhook(http, stack):
     order_id = start_order(http, stack, user_id=new_id("u"), **BIG_ORDER)
     run = wait_run(http, stack, order_id, {"awaiting_approval"})
@@ -65,7 +57,7 @@ def test_a_waiting_order_mails_the_approvers_and_posts_the_webhook(http, stack):
     for secret in _secrets(stack):
         assert secret not in mail.raw and secret not in json.dumps(hooks)
 
-    assert _approve(http, stack, order_id).status_code == 202
+    assert decide(http, stack, order_id, "alice", "approve").status_code == 202
     assert wait_run(http, stack, order_id)["status"] == "completed"
     closed = wait_mail(stack, order_id, "approved by alice")
     assert closed.to == "approvers@snacktopus.local"
@@ -100,7 +92,7 @@ def test_an_smtp_outage_delays_the_mail_but_not_the_order(http, stack):
     try:
         order_id = start_order(http, stack, user_id=new_id("u"), **BIG_ORDER)
         wait_run(http, stack, order_id, {"awaiting_approval"})
-        assert _approve(http, stack, order_id).status_code == 202
+        assert decide(http, stack, order_id, "alice", "approve").status_code == 202
         assert wait_run(http, stack, order_id)["status"] == "completed"
         wait_until(
             lambda: (

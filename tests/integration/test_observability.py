@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from tests.integration.conftest import (
-    as_approver,
+    decide,
     new_id,
     start_direct,
     start_order,
@@ -67,11 +67,7 @@ def runs(http_module, stack):
     )
     completed = wait_run(http, stack, done)
     wait_run(http, stack, big, {"awaiting_approval"})
-    http.post(
-        f"{stack.url('workflow')}/orders/{big}/decision",
-        json={"decision": "reject", "approver": "olga"},
-        headers=as_approver(stack, "olga"),
-    ).raise_for_status()
+    decide(http, stack, big, "olga", "reject").raise_for_status()
     rejected = wait_run(http, stack, big)
     after = {"wf": scrape(http, stack.url("workflow")), "ag": scrape(http, stack.url("agent"))}
     assert completed["status"] == "completed" and rejected["status"] == "rejected"

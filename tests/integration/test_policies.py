@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.conftest import (
-    as_approver,
+    decide,
     new_id,
     start_order,
     wait_mail,
@@ -18,14 +18,6 @@ from tests.integration.test_cli import cli
 from tests.support import BIG_ORDER, HUGE_ORDER, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def _decide(http, stack, order_id, approver, decision="approve"):
-    return http.post(
-        f"{stack.url('workflow')}/orders/{order_id}/decision",
-        json={"decision": decision, "approver": approver},
-        headers=as_approver(stack, approver),
-    )
 
 
 def _votes(http, stack, order_id):
@@ -38,14 +30,14 @@ def test_four_eyes_one_approval_waits_the_same_approver_twice_is_refused(http, s
     run = wait_run(http, stack, order_id, {"awaiting_approval"})
     assert run["total_usd"] > 60 and run["approval"]["required_approvals"] == 2
 
-    assert _decide(http, stack, order_id, "alice").status_code == 202
+    assert decide(http, stack, order_id, "alice", "approve").status_code == 202
     wait_until(lambda: _votes(http, stack, order_id) == ["alice"])
     assert wait_run(http, stack, order_id, {"awaiting_approval"})["status"] == "awaiting_approval"
-    again = _decide(http, stack, order_id, "alice")
+    again = decide(http, stack, order_id, "alice", "approve")
     assert again.status_code == 409, again.text
     assert "a second, different approver" in again.json()["detail"]
 
-    assert _decide(http, stack, order_id, "bob").status_code == 202
+    assert decide(http, stack, order_id, "bob", "approve").status_code == 202
     done = wait_run(http, stack, order_id)
     assert done["status"] == "completed"
     approval = done["approval"]
@@ -55,15 +47,15 @@ def test_four_eyes_one_approval_waits_the_same_approver_twice_is_refused(http, s
         ("bob", "approve"),
     ]
     assert all(v["at"] for v in approval["votes"])
-    late = _decide(http, stack, order_id, "carol")
+    late = decide(http, stack, order_id, "carol", "approve")
     assert late.status_code == 409, late.text
 
 
 def test_four_eyes_ends_on_one_rejection(http, stack):
     order_id = start_order(http, stack, user_id=new_id("u"), **HUGE_ORDER)
     wait_run(http, stack, order_id, {"awaiting_approval"})
-    assert _decide(http, stack, order_id, "alice").status_code == 202
-    assert _decide(http, stack, order_id, "bob", "reject").status_code == 202
+    assert decide(http, stack, order_id, "alice", "approve").status_code == 202
+    assert decide(http, stack, order_id, "bob", "reject").status_code == 202
     done = wait_run(http, stack, order_id)
     assert done["status"] == "rejected" and done["compensations"]
 
@@ -72,7 +64,7 @@ def test_the_requester_cannot_approve_their_own_order(http, stack):
     order_id = start_order(http, stack, user_id="erin", **BIG_ORDER)
     wait_run(http, stack, order_id, {"awaiting_approval"})
 
-    own = _decide(http, stack, order_id, "erin")
+    own = decide(http, stack, order_id, "erin", "approve")
     assert own.status_code == 403, own.text
     assert "cannot approve their own order" in own.json()["detail"]
     token = stack.settings.approver_token("erin")
@@ -82,7 +74,7 @@ def test_the_requester_cannot_approve_their_own_order(http, stack):
     run = wait_run(http, stack, order_id, {"awaiting_approval"})
     assert run["approval"]["votes"] == []
 
-    assert _decide(http, stack, order_id, "alice").status_code == 202
+    assert decide(http, stack, order_id, "alice", "approve").status_code == 202
     assert wait_run(http, stack, order_id)["status"] == "completed"
 
 
@@ -92,6 +84,6 @@ def test_escalation_notifies_the_group_which_may_then_decide(http, stack):
     assert mail.to == "escalation@snacktopus.local"
     assert wait_run(http, stack, order_id, {"awaiting_approval"})["approval"]["escalated_at"]
 
-    assert _decide(http, stack, order_id, "ivan").status_code == 202
+    assert decide(http, stack, order_id, "ivan", "approve").status_code == 202
     done = wait_run(http, stack, order_id)
     assert (done["status"], done["approval"]["approver"]) == ("completed", "ivan")

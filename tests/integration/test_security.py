@@ -10,6 +10,7 @@ from snacktopus_core.events import Evaluated
 
 from tests.integration.conftest import (
     as_approver,
+    decide,
     new_id,
     run_record,
     wait_run,
@@ -117,11 +118,7 @@ def test_approvers_authenticate_and_the_decision_records_who(http, stack, waitin
     assert impostor.json()["detail"] == "this token does not belong to approver 'alice'"
     forged = http.post(agent, json=body, headers={"authorization": "Bearer forged"})
     assert forged.status_code == 403
-    stranger = http.post(
-        f"{stack.url('workflow')}/orders/{waiting}/decision",
-        json={"decision": "approve", "approver": "mallory"},
-        headers=as_approver(stack, "alice"),
-    )
+    stranger = decide(http, stack, waiting, "mallory", "approve", token_of="alice")
     assert stranger.status_code == 403 and "not a known approver" in stranger.text
     # None of the refused attempts touched the order.
     assert run_record(http, stack, waiting)["approval"]["decision"] is None

@@ -9,6 +9,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 from workflow_host.store import index_bucket
@@ -19,6 +23,7 @@ pytestmark = pytest.mark.integration
 WF = "workflow-host"
 WRITERS = 6
 SAVED_AT = "2026-01-01T00:00:00+00:00"
+T = TypeVar("T")
 
 # Each writer's first read-modify-write waits, after its read, until every writer has read:
 # they all then write against the same ETag (here: a key that does not exist yet), so all
@@ -116,3 +121,74 @@ def _forget(stack, key: str, bucket: str, ids: list[str]) -> None:
     )
     done = _on_workflow_sidecar(stack, script, key, bucket, json.dumps(ids))
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+# A create-only write of a key that exists: daprd answers it INTERNAL "failed to set key",
+# an error its resiliency retries like a fault. Printed: the attempts Redis received for
+# the key and how long the lost write took (the figure the policy is for; not asserted).
+_LOST_FIRST_WRITE = """
+import json, sys, time
+from snacktopus_core.state import StateStore
+
+state = StateStore("agent-memory")
+assert state.create(sys.argv[1], {"n": 1})
+t = time.perf_counter()
+won = state.create(sys.argv[1], {"n": 2})
+print(json.dumps({"won": won, "seconds": time.perf_counter() - t}), flush=True)
+"""
+
+
+def _commands_on(redis_client, key: str, during: Callable[[], T]) -> tuple[list[str], T]:
+    """The commands Redis received naming ``key`` while ``during`` ran (MONITOR)."""
+    seen: list[str] = []
+    stop = threading.Event()
+    with redis_client.monitor() as monitor:
+
+        def listen() -> None:
+            for command in monitor.listen():
+                if key in command["command"]:
+                    seen.append(command["command"])
+                if stop.is_set() and "PING" in command["command"]:
+                    return
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        try:
+            result = during()
+        finally:
+            stop.set()
+            time.sleep(0.2)
+            redis_client.ping()  # wakes the listener to end
+            listener.join(timeout=10)
+    return seen, result
+
+
+def test_a_lost_first_write_on_agent_memory_is_retried_briefly_by_the_sidecar(stack, redis_client):
+    """agent-memory's sidecar retry policy is the short ``memorytx`` (2 retries 50 ms
+    apart), not ``state`` (5 exponential retries, ~6.7 s): the lost write reaches Redis
+    three times, and comes back to the app as a conflict it handles (create -> False)."""
+    key = new_id("state-lost")
+    s = stack.settings
+    env = {**os.environ, "DAPR_GRPC_PORT": str(s.agent_dapr_grpc_port)}
+    env["DAPR_HTTP_PORT"] = str(s.agent_dapr_http_port)
+    if token := s.local_dapr_api_token():
+        env["DAPR_API_TOKEN"] = token
+    argv = [sys.executable, "-c", _LOST_FIRST_WRITE, key]
+    seen, done = _commands_on(
+        redis_client,
+        key,
+        lambda: subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120),
+    )
+    try:
+        assert done.returncode == 0, done.stderr[-3000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["won"] is False
+        writes = [c for c in seen if c.upper().startswith(("EVAL", "EVALSHA", "FCALL"))]
+        print(
+            f"lost first write on agent-memory: {len(writes) - 1} attempts, "
+            f"{result['seconds']:.2f} s"
+        )
+        # One that won, then the lost one: once and two sidecar retries.
+        assert len(writes) == 1 + 3, [c[:60] for c in seen]
+    finally:
+        redis_client.delete(f"agent-shell||{key}")

@@ -20,7 +20,7 @@ import pytest
 
 from tests.integration.conftest import (
     answers,
-    as_approver,
+    decide,
     mails,
     new_id,
     start_order,
@@ -91,11 +91,7 @@ def test_a_run_waiting_across_the_upgrade_finishes_on_its_old_path(http, stack, 
         run = wait_run(http, stack, order_id, {"awaiting_approval"})
         assert "votes" not in run["approval"]  # the old release's record
     # Now on this code: its replay of the run's history takes the old path.
-    r = http.post(
-        f"{stack.url('workflow')}/orders/{order_id}/decision",
-        json={"decision": "approve", "approver": "alice"},
-        headers=as_approver(stack, "alice"),
-    )
+    r = decide(http, stack, order_id, "alice", "approve")
     assert r.status_code == 202, r.text
     done = wait_run(http, stack, order_id)
     assert done["status"] == "completed"  # one approver, though above DUAL_APPROVAL_USD

@@ -16,6 +16,7 @@ from tests.integration.conftest import (
     BIG_ORDER,
     answers,
     as_approver,
+    decide,
     metric_total,
     new_id,
     redis_json,
@@ -173,11 +174,7 @@ def test_rejection_releases_everything_and_publishes_compensated(
     skus = [ln["sku"] for ln in run["basket"]["lines"]]
     held = _reserved_counts(redis_client, skus)
     assert all(held[ln["sku"]] >= ln["quantity"] for ln in run["basket"]["lines"])
-    r = http.post(
-        f"{stack.url('workflow')}/orders/{order_id}/decision",
-        json={"decision": "reject", "approver": "dave", "comment": "too pricey"},
-        headers=as_approver(stack, "dave"),
-    )
+    r = decide(http, stack, order_id, "dave", "reject", "too pricey")
     assert r.status_code == 202, r.text
     quantities = {ln["sku"]: ln["quantity"] for ln in run["basket"]["lines"]}
     run, payload = _assert_compensated(
@@ -272,11 +269,7 @@ def test_bad_order_input_is_422_and_unknown_ids_are_404(http, stack, user):
     r = http.post(orders, json={"user_id": user, **SMALL, "faults": {"fail_branches": "x"}})
     assert r.status_code == 422
     assert http.get(f"{stack.url('workflow')}/orders/{new_id('none')}").status_code == 404
-    r = http.post(
-        f"{stack.url('workflow')}/orders/{new_id('none')}/decision",
-        json={"decision": "approve", "approver": "carol"},
-        headers=as_approver(stack, "carol"),
-    )
+    r = decide(http, stack, new_id("none"), "carol", "approve")
     assert r.status_code == 404
 
 
@@ -305,11 +298,7 @@ def test_host_killed_while_waiting_then_approved_places_the_order_once(
     stack.stack.kill("workflow")  # SIGKILL: no graceful shutdown; supervisord restarts it
     wait_until(lambda: stack.stack.supervisor_pids().get("workflow") not in (None, before), 30)
     wait_until(lambda: answers(f"{stack.url('workflow')}/readyz"), 60)
-    r = http.post(
-        f"{stack.url('workflow')}/orders/{order_id}/decision",
-        json={"decision": "approve", "approver": "erin"},
-        headers=as_approver(stack, "erin"),
-    )
+    r = decide(http, stack, order_id, "erin", "approve")
     assert r.status_code == 202, r.text
     run = wait_run(http, stack, order_id)
     assert run["status"] == "completed", run

@@ -150,6 +150,24 @@ def test_the_component_set_equals_components_dir_and_scopes_match_app_ids():
     assert "${" not in rendered_text  # every placeholder filled
 
 
+def test_the_state_stores_written_with_etags_retry_briefly_in_the_sidecar():
+    """orderstate and agent-memory take read-modify-writes (ETags, create-only first
+    writes): a lost race fails with an error daprd retries like a fault, so their sidecar
+    policy is short (at most 2 retries, 100 ms apart), in the chart as on the local stack;
+    the app re-reads and retries itself (tests/integration/test_state.py counts the
+    attempts on the real sidecar)."""
+    for source in (
+        rendered("default"),
+        [yaml.safe_load((ROOT / "components" / "resiliency.yaml").read_text())],
+    ):
+        spec = next(d for d in source if d["kind"] == "Resiliency")["spec"]
+        for store in ("orderstate", "agent-memory"):
+            name = spec["targets"]["components"][store]["outbound"]["retry"]
+            policy = spec["policies"]["retries"][name]
+            assert policy["policy"] == "constant" and policy["maxRetries"] <= 2, (store, policy)
+            assert policy["duration"].endswith("ms") and int(policy["duration"][:-2]) <= 100
+
+
 @pytest.mark.parametrize("profile", PROFILES)
 def test_policy_over_the_rendered_pods(profile):
     docs = rendered(profile, "--set", "locust.enabled=true")

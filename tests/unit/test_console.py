@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import grpc
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from pydantic import ValidationError
@@ -147,3 +148,93 @@ def test_a_placed_orders_numbers_are_read_from_the_form_or_refused_by_name():
         views._number("headcount", "4.5", int)
     with pytest.raises(ValueError, match="budget_usd: give a number"):
         views._number("budget_usd", "", float)
+
+
+class InjectedStoreFault(grpc.RpcError):
+    """A fault injection (a stand-in, named as such): what the sync Dapr client raises
+    when its sidecar or Redis fails a read, a gRPC error with a code and details."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self) -> str:
+        return "injected: sidecar unreachable"
+
+
+class ScriptedStore:
+    """``store.state()`` for the test: each read takes the next item, a run record's value
+    or an :class:`InjectedStoreFault` to raise."""
+
+    def __init__(self, script: list) -> None:
+        self.script = script
+
+    def get(self, key: str):
+        item = self.script.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item, "etag"
+
+
+class Page:
+    """The SSE request, connected for ``polls`` polls."""
+
+    def __init__(self, polls: int) -> None:
+        self.polls = polls
+
+    async def is_disconnected(self) -> bool:
+        self.polls -= 1
+        return self.polls < 0
+
+
+def _run_value(status: str, minute: int) -> dict:
+    at = datetime(2026, 12, 1, 9, minute, tzinfo=UTC)
+    return RunRecord(
+        order_id="o-1",
+        user_id="u-1",
+        request=OrderRequest(
+            order_id="o-1", user_id="u-1", request="snacks for 4", headcount=4, budget_usd=20
+        ),
+        status=status,
+        started_at=at,
+        updated_at=at,
+    ).model_dump(mode="json")
+
+
+def test_an_order_pages_live_stream_outlives_a_store_fault(monkeypatch):
+    """The signature read fails with a raw gRPC fault (injected) between two changes of
+    the run: the stream keeps the page as it is, goes on, and still sends the change."""
+    import asyncio
+
+    from workflow_host import store
+    from workflow_host.console import routes, views
+
+    fault = InjectedStoreFault()
+    script = [_run_value("awaiting_approval", 0), fault, fault, _run_value("completed", 1)]
+    monkeypatch.setattr(store, "state", lambda: ScriptedStore(script))
+    monkeypatch.setattr(routes, "LIVE_EVERY_S", 0)
+
+    async def events() -> list[dict]:
+        stream = routes._changes(Page(polls=4), lambda: views.order_signature("o-1"))
+        return [event async for event in stream]
+
+    sent = asyncio.run(events())
+    assert script == []  # all four reads happened, the two faulty ones included
+    assert [e["event"] for e in sent] == ["changed", "changed"]
+    assert sent[0]["data"] != sent[1]["data"]
+
+
+def test_a_store_fault_reading_a_run_or_the_index_is_a_domain_error(monkeypatch):
+    from snacktopus_core.errors import StateUnavailable
+    from workflow_host import approvals, store
+
+    monkeypatch.setattr(store, "state", lambda: ScriptedStore([InjectedStoreFault()]))
+    with pytest.raises(StateUnavailable, match="run record of o-1 unreadable: injected"):
+        approvals.load_run("o-1")
+
+    class FaultyIndex:
+        def get_many(self, keys):
+            raise InjectedStoreFault()
+
+    monkeypatch.setattr(store, "state", lambda: FaultyIndex())
+    with pytest.raises(StateUnavailable, match="runs index unreadable"):
+        store.index()

@@ -24,7 +24,7 @@ from snacktopus_core.models import Basket, Profile
 from snacktopus_core.safety import check_text, verdict
 from snacktopus_core.telemetry import current_trace_id
 
-from agent_shell import evaluator, llm, memory, metrics, pending, profiles, tools
+from agent_shell import evaluator, llm, memory, metrics, pending, profiles, retention, tools
 from agent_shell.agent import INSTRUCTIONS, Brain
 from agent_shell.memory import Answer, Memory, MemoryEntry, Question, Recall
 from agent_shell.settings import AgentSettings
@@ -302,8 +302,11 @@ class Concierge:
         all_flags = flags + evaluation.flags
         entry.answer = Answer(text=text, basket=plan.basket, degraded=degraded, flags=all_flags)
         model = None if degraded else self.settings.llm_model_label
+        # The retention index with the answer, before the pending mark is cleared: a
+        # crash in between leaves the ask pending, and its finisher indexes it again.
         await asyncio.gather(
             self.memory.append(entry),
+            retention.record(entry.entry_id, self.settings),
             evaluator.report(
                 self.settings,
                 source=source,

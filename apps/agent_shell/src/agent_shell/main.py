@@ -17,7 +17,7 @@ from snacktopus_core.telemetry import (
 )
 from snacktopus_core.web import instrument, new_app, ops_router
 
-from agent_shell import api
+from agent_shell import api, retention
 from agent_shell.agent import Brain, wait_for_sidecar
 from agent_shell.concierge import Concierge
 from agent_shell.settings import get_settings
@@ -44,9 +44,11 @@ def create_app() -> FastAPI:
         recovery.add_done_callback(
             lambda t: t.cancelled() or log.error("recovery stopped", exc_info=t.exception())
         )
+        sweeper = retention.start_sweeper(settings)
         try:
             yield
         finally:
+            sweeper.set()
             recovery.cancel()
             await asyncio.to_thread(brain.shutdown)
             await sidecar.close_dapr_async_client()

@@ -6,10 +6,13 @@ from functools import lru_cache
 from typing import ClassVar
 
 from pydantic import Field
-from snacktopus_core.settings import AppSettings
+from snacktopus_core.settings import RetentionSettings
 
 
-class AgentSettings(AppSettings):
+class AgentSettings(RetentionSettings):
+    """agent-shell's settings; retention's (RUN_RETENTION_DAYS...) come with the base:
+    a finished ask's workflow instance and keys are forgotten (retention.py)."""
+
     app_id: ClassVar[str] = "agent-shell"
     app_port: int = Field(default=8001, ge=1, le=65535, alias="AGENT_APP_PORT")
     agent_name: str = "snack-concierge"

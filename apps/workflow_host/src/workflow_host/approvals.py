@@ -68,7 +68,9 @@ def _transient(exc: Exception) -> bool:
 
 
 def load_run(order_id: str) -> RunRecord | None:
-    value, _ = store.state().get(f"run:{order_id}")
+    """The order's run record, None if it has none; a store fault is StateUnavailable."""
+    with store.readable(f"the run record of {order_id}"):
+        value, _ = store.state().get(f"run:{order_id}")
     return RunRecord.model_validate(value) if value else None
 
 

@@ -14,22 +14,23 @@ bench-retention`` measures by how much). A sweep forgets what ended before the c
 
 workflow-host sweeps every ``RETENTION_SWEEP_INTERVAL_S``; ``snacktopus purge`` runs one
 sweep by hand. With several replicas each sweeps: they do the same idempotent work.
+What agent-shell does with its asks is the same (``snacktopus_core.retention`` holds the
+shared part: which items are due, the sweep, the instance purge, the sweeper thread).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
-import grpc
+from snacktopus_core import retention as core
+from snacktopus_core.retention import Sweep, Unfinished
 
 from workflow_host import store
 from workflow_host.runs import TERMINAL
 from workflow_host.settings import WorkflowSettings
 
-log = logging.getLogger("workflow_host.retention")
+__all__ = ["FORGOTTEN", "KEPT", "Sweep", "Unfinished", "expired", "forget", "sweep"]
 
 # Every per-order key prefix the sweep deletes; ``KEPT`` the ones it keeps on purpose.
 # tests/unit/test_retention.py fails when the code writes an order key listed in neither.
@@ -37,46 +38,17 @@ FORGOTTEN = ("run", "quote", "reservation", "slot", "decision")
 KEPT = ("ledger",)
 
 
-@dataclass
-class Sweep:
-    cutoff: datetime
-    examined: int = 0
-    forgotten: list[str] = field(default_factory=list)
-    unfinished: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-
-
-class Unfinished(Exception):
-    """The run record is terminal but its workflow instance has not completed yet (the
-    last save comes just before the orchestration ends): left for the next sweep."""
-
-
 def expired(entries: dict[str, tuple[str, str]], cutoff: datetime, limit: int) -> list[str]:
     """The terminal orders last updated before ``cutoff``, oldest first, at most ``limit``."""
-    old = [
-        (updated_at, order_id)
-        for order_id, (status, updated_at) in entries.items()
-        if status in TERMINAL and _parse(updated_at) < cutoff
-    ]
-    return [order_id for _, order_id in sorted(old)[:limit]]
-
-
-def _parse(stamp: str) -> datetime:
-    at = datetime.fromisoformat(stamp)
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    ended = {order_id: at for order_id, (status, at) in entries.items() if status in TERMINAL}
+    return core.due(ended, cutoff, limit)
 
 
 def forget(order_id: str) -> None:
     """Purges the order's workflow instance, deletes its keys, then its index entry."""
     from workflow_host.approvals import wf_client, workflow_status
 
-    if workflow_status(order_id) in ("RUNNING", "PENDING", "SUSPENDED"):
-        raise Unfinished(order_id)
-    try:
-        wf_client().purge_workflow(order_id)
-    except grpc.RpcError as exc:
-        if exc.code() != grpc.StatusCode.NOT_FOUND and "not found" not in str(exc).lower():
-            raise
+    core.purge_instance(wf_client(), order_id, workflow_status(order_id))
     store.state().transact({}, deletes=[f"{prefix}:{order_id}" for prefix in FORGOTTEN])
     store.drop_from_index(order_id)
 
@@ -85,43 +57,17 @@ def sweep(cutoff: datetime, limit: int) -> Sweep:
     """Forgets up to ``limit`` orders that ended before ``cutoff``; one order's failure is
     recorded and the sweep goes on (the next sweep retries it)."""
     entries = store.index_entries()
-    result = Sweep(cutoff=cutoff, examined=len(entries))
-    for order_id in expired(entries, cutoff, limit):
-        try:
-            forget(order_id)
-            result.forgotten.append(order_id)
-        except Unfinished:
-            result.unfinished.append(order_id)
-        except Exception as exc:  # a store or sidecar fault: logged, retried next sweep
-            result.failed[order_id] = str(exc)[:200]
-    log.info(
-        "retention sweep",
-        extra={
-            "cutoff": cutoff.isoformat(),
-            "examined": result.examined,
-            "forgotten": len(result.forgotten),
-            "unfinished": len(result.unfinished),
-            "failed": len(result.failed),
-        },
-    )
-    return result
+    return core.sweep(expired(entries, cutoff, limit), forget, cutoff, len(entries), "orders")
 
 
 def cutoff_for(settings: WorkflowSettings, now: datetime | None = None) -> datetime:
-    return (now or datetime.now(UTC)) - timedelta(days=settings.run_retention_days)
+    return core.cutoff_for(settings.run_retention_days, now)
 
 
 def start_sweeper(settings: WorkflowSettings) -> threading.Event:
-    """Sweeps in a daemon thread every ``retention_sweep_interval_s`` (first after one
-    interval, not at start-up, which is busy enough); set the returned event to stop."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.wait(settings.retention_sweep_interval_s):
-            try:
-                sweep(cutoff_for(settings), settings.retention_sweep_limit)
-            except Exception:  # the index unreadable: try again next interval
-                log.exception("retention sweep failed")
-
-    threading.Thread(target=loop, name="retention-sweeper", daemon=True).start()
-    return stop
+    """Sweeps every ``retention_sweep_interval_s``; set the returned event to stop."""
+    return core.start_sweeper(
+        settings.retention_sweep_interval_s,
+        lambda: sweep(cutoff_for(settings), settings.retention_sweep_limit),
+        "orders",
+    )

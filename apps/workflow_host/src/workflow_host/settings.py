@@ -7,13 +7,16 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
-from snacktopus_core.settings import AppSettings
+from snacktopus_core.settings import RetentionSettings
 
 UNDO_STEPS = ("release_delivery_slot", "release_inventory", "release_quote")
 BRANCHES = ("catalog_lookup", "nutrition_and_allergens", "price_quote", "vendor_eta")
 
 
-class WorkflowSettings(AppSettings):
+class WorkflowSettings(RetentionSettings):
+    """workflow-host's settings; retention's (RUN_RETENTION_DAYS...) come with the base:
+    a finished order's instance and keys are forgotten, its ledger entry stays."""
+
     app_id: ClassVar[str] = "workflow-host"
     app_port: int = Field(default=8002, ge=1, le=65535, alias="WORKFLOW_APP_PORT")
     state_store: str = Field(default="orderstate", description="Runs, reservations, ledger.")
@@ -83,11 +86,6 @@ class WorkflowSettings(AppSettings):
     blocked_skus: Annotated[list[str], NoDecode] = Field(
         default=[], description="SKUs never to order (comma list)."
     )
-    # Retention (retention.py): a finished order's instance and keys are forgotten this
-    # long after it ended; its ledger entry stays.
-    run_retention_days: float = Field(default=30.0, gt=0, le=3650)
-    retention_sweep_interval_s: float = Field(default=3600.0, ge=1, le=7 * 24 * 3600)
-    retention_sweep_limit: int = Field(default=500, ge=1, le=100_000)
     # Fault injection, for tests and drills only: lets an order's input name branches or
     # undo steps that must fail. Off by default; refused in the order input when off.
     allow_fault_injection: bool = False

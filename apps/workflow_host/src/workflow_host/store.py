@@ -22,11 +22,15 @@ index.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
+import grpc
 from snacktopus_core.contracts import TERMINAL
+from snacktopus_core.errors import StateUnavailable
+from snacktopus_core.retention import bucket_of
 from snacktopus_core.state import StateStore, retry_on_conflict
 
 from workflow_host.settings import get_settings
@@ -42,13 +46,26 @@ def state() -> StateStore:
     return StateStore(get_settings().state_store)
 
 
+@contextmanager
+def readable(what: str) -> Iterator[None]:
+    """A read that the sidecar or Redis fails (a gRPC error: daprd unreachable, the store
+    timing out) raised as :class:`StateUnavailable`, a domain error every caller already
+    reports (503 with Retry-After, exit 5, the console keeping its page) rather than a
+    crash of whatever was reading."""
+    try:
+        yield
+    except grpc.RpcError as exc:
+        detail = exc.details() if callable(getattr(exc, "details", None)) else str(exc)
+        raise StateUnavailable(f"{what} unreadable: {detail}") from exc
+
+
 def _bucket_key(n: int) -> str:
     return f"runs-index:{n:02d}"
 
 
 def index_bucket(order_id: str) -> str:
     """The index bucket an order's entry lives in (a stable hash of its id)."""
-    return _bucket_key(int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % INDEX_BUCKETS)
+    return _bucket_key(bucket_of(order_id, INDEX_BUCKETS))
 
 
 def save_run(
@@ -100,7 +117,10 @@ def index_entries() -> dict[str, tuple[str, str]]:
 
 def index() -> dict[str, str]:
     """``{order_id: status}``, least recently updated first."""
-    values = state().get_many([LEGACY_INDEX_KEY] + [_bucket_key(n) for n in range(INDEX_BUCKETS)])
+    with readable("the runs index"):
+        values = state().get_many(
+            [LEGACY_INDEX_KEY] + [_bucket_key(n) for n in range(INDEX_BUCKETS)]
+        )
     out = dict(values.pop(LEGACY_INDEX_KEY)[0] or {})  # predates every bucket: the oldest
     for order_id, (status, _) in _entries(values).items():
         out.pop(order_id, None)

@@ -63,3 +63,17 @@ class AppSettings(BaseSettings):
     def sidecar_headers(self) -> dict[str, str]:
         """Headers for our own HTTP calls to the sidecar (the SDK adds the token itself)."""
         return dapr_token_header(self.dapr_api_token)
+
+
+class RetentionSettings(AppSettings):
+    """An app that forgets what it finished (:mod:`snacktopus_core.retention`): the same
+    three settings, with the same meaning, in both apps."""
+
+    run_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        description="What finished (an order, an ask) is forgotten this many days after.",
+    )
+    retention_sweep_interval_s: float = Field(default=3600.0, ge=1, le=7 * 24 * 3600)
+    retention_sweep_limit: int = Field(default=500, ge=1, le=100_000)
