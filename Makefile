@@ -15,7 +15,7 @@ STACK := $(PY) tools/devstack.py
 PYTEST_ARGS ?=
 
 .PHONY: help dev deps runtime browser up up-test down status logs run-agent run-workflow demo \
-        test test-unit test-integration test-e2e eval lint fmt versions clean fuzz approver-token load bench bench-retention test-static test-images base-images images helm-lint \
+        test test-unit test-integration test-e2e eval lint fmt versions clean fuzz approver-token load bench park-repro bench-retention test-static test-images base-images images helm-lint \
         kind-node-image kind-images kind-up kind-down kind-status helm-install helm-uninstall test-k8s \
         bench-k8s-scaling
 
@@ -104,8 +104,11 @@ drill-%: ## run one fault drill (make drill-redis-kill, drill-ollama-offline, dr
 load: dev ## Locust scenario on the local stack (USERS=6 RATE=1 DURATION=180; bounded, loopback) -> loadtest/results/load-*/
 	$(PY) loadtest/run_load.py --users $(or $(USERS),6) --spawn-rate $(or $(RATE),1) --duration $(or $(DURATION),180)
 
-bench: dev ## snacktopus vs bare Dapr workflow (echo LLM) and /ask vs plain converse -> loadtest/results/bench-*.json
+bench: dev ## snacktopus vs bare Dapr workflow, /ask vs bare DurableAgent and plain converse (echo LLM), raw model -> loadtest/results/bench-*.json
 	$(PY) loadtest/bench.py
+
+park-repro: dev ## daprd's one-second park: a bare fan-out/fan-in workflow, count of parked runs -> loadtest/results/park-*.json
+	$(PY) loadtest/park_repro.py $(if $(DAPRD),--daprd $(DAPRD))
 
 bench-retention: dev ## Redis memory per 1,000 finished orders and 1,000 asks, with and without retention -> loadtest/results/retention-*.json
 	$(PY) loadtest/retention_bench.py

@@ -60,6 +60,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from loadtest.model_limit import drive as drive_model  # noqa: E402
 from loadtest.stats import pct  # noqa: E402
 from tests.support import metric_sum  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
@@ -69,6 +70,8 @@ console = Console(highlight=False)
 ORDER = {"request": "snacks for 4 people", "headcount": 4, "budget_usd": 20}
 KINDS = ("bare", "snacktopus")
 STALL_MARK = b"DaprBuiltInActorNotFoundRetries. Retrying"
+# agent_shell.agent.AGENT_RUN_SPAN (not imported: that module loads dapr-agents).
+AGENT_RUN_SPAN = "durable agent run"
 
 
 class LogCounter:
@@ -112,6 +115,8 @@ class Bench:
         self.http = httpx.Client(timeout=120, headers=s.sidecar_headers())
         self.agent = f"http://127.0.0.1:{s.agent_app_port}"
         self.agent_dapr = f"http://127.0.0.1:{s.agent_dapr_http_port}"
+        self.bare_agent = f"http://127.0.0.1:{s.bare_agent_app_port}"
+        self.zipkin = s.zipkin_url
         self.wf = f"http://127.0.0.1:{s.workflow_app_port}"
         self.sidecars = {
             "snacktopus": f"http://127.0.0.1:{s.workflow_dapr_http_port}",
@@ -188,26 +193,76 @@ class Bench:
         return metric_sum(text, "snacktopus_workflow_step_seconds_count")
 
     def asks(self, n: int) -> dict[str, Any]:
+        """``n`` rounds of: ``/ask``; the bare DurableAgent (``bare-agent``) given the prompt
+        that ask's own agent was given; a plain ``converse`` call to ``llm-echo`` with that
+        prompt. Sequential, in that order, each timed alone."""
         user = f"bench-{uuid.uuid4().hex[:6]}"
         self.http.put(f"{self.agent}/profile/{user}", json={"budget_usd": 40}).raise_for_status()
-        ask_ms, converse_ms = [], []
+        ask_ms, bare_ms, converse_ms, trace_ids = [], [], [], []
         for i in range(n):
             q = f"Snacks for {4 + i % 8} people"
             t = time.perf_counter()
             r = self.http.post(f"{self.agent}/ask", json={"user_id": user, "question": q})
             r.raise_for_status()
             ask_ms.append((time.perf_counter() - t) * 1000)
+            trace_ids.append(r.json()["trace_id"])
+            prompt = self.agent_prompt(r.json()["entry_id"])
+            t = time.perf_counter()
+            self.http.post(f"{self.bare_agent}/run", json={"task": prompt}).raise_for_status()
+            bare_ms.append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             r = self.http.post(
                 f"{self.agent_dapr}/v1.0-alpha2/conversation/llm-echo/converse",
-                json={"inputs": [{"messages": [{"ofUser": {"content": [{"text": q}]}}]}]},
+                json={"inputs": [{"messages": [{"ofUser": {"content": [{"text": prompt}]}}]}]},
             )
             r.raise_for_status()
             converse_ms.append((time.perf_counter() - t) * 1000)
-        return {"ask": summary(ask_ms), "converse": summary(converse_ms)}
+        return {
+            "ask": summary(ask_ms),
+            "bare_durable_agent": summary(bare_ms),
+            "converse": summary(converse_ms),
+            "trace_ids": trace_ids,
+        }
+
+    def agent_prompt(self, entry_id: str) -> str:
+        """The task ``/ask`` gave its DurableAgent: the input of its instance ``ask-<entry>``
+        on agent-shell's sidecar."""
+        url = f"{self.agent_dapr}/v1.0/workflows/dapr/ask-{entry_id}"
+        state = self.http.get(url).raise_for_status().json()
+        raw = json.loads(state["properties"]["dapr.workflow.input"])
+        task = raw.get("task") if isinstance(raw, dict) else None
+        if not isinstance(task, str) or not task:
+            raise RuntimeError(f"ask-{entry_id}: no task in its input {raw!r:.200}")
+        return task
+
+    def pipeline_ms(self, trace_ids: list[str], wait_s: float = 15) -> list[float]:
+        """Our own share of each ``/ask``, from its trace in Zipkin: agent-shell's server
+        span less its DurableAgent run span (agent.py ``AGENT_RUN_SPAN``: the agent's
+        workflow on daprd and the model call). Spans are exported in batches every 0.5 s,
+        so a trace not yet whole is asked for again."""
+        out, deadline = [], time.monotonic() + wait_s
+        for tid in trace_ids:
+            while True:
+                r = self.http.get(f"{self.zipkin}/api/v2/trace/{tid}")
+                spans = r.json() if r.status_code == 200 else []
+                server = [
+                    x
+                    for x in spans
+                    if x.get("kind") == "SERVER"
+                    and x.get("localEndpoint", {}).get("serviceName") == "agent-shell"
+                    and x.get("name", "").endswith("/ask")
+                ]
+                agent = [x for x in spans if x.get("name") == AGENT_RUN_SPAN]
+                if server and agent:
+                    out.append((server[0]["duration"] - agent[0]["duration"]) / 1000)
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"trace {tid}: no /ask server span and agent span")
+                time.sleep(0.5)
+        return out
 
 
-def bench_stack() -> Stack:
+def bench_stack(daprd: Path | None = None) -> Stack:
     """A stack of its own, in ``.run/bench``, on an empty store every time.
 
     Each bench places ~90 orders of the same cheap basket and placed orders keep their
@@ -226,11 +281,13 @@ def bench_stack() -> Stack:
     if stack.supervisord_pid() is None:
         for data in ("redis", "scheduler"):
             shutil.rmtree(stack.run / data, ignore_errors=True)
+    if daprd is not None:  # another daprd build (the park patch: loadtest/park_repro.py)
+        stack.daprd = daprd.resolve()
     return stack
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    stack = bench_stack()
+    stack = bench_stack(args.daprd)
     with stack.borrowed("bench"):
         b = Bench(stack)
         console.print("warm-up: 3 runs of each workflow, 3 asks")
@@ -247,8 +304,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         latency = b.latency(bodies, args.runs)
         console.print(f"throughput: {args.runs} runs of each, {args.concurrency} in flight")
         rate = {k: b.throughput(k, bodies[k], args.runs, args.concurrency) for k in KINDS}
-        console.print(f"{args.asks} asks and {args.asks} plain converse calls")
+        console.print(
+            f"{args.asks} asks, bare DurableAgent runs and plain converse calls (echo model)"
+        )
         agent = b.asks(args.asks)
+        pipeline = b.pipeline_ms(agent.pop("trace_ids"))
+        console.print(
+            f"raw model: the recommend prompts to Ollama through the conversation API, "
+            f"{args.model_parallel} in parallel for {args.model_seconds} s"
+        )
+        model = drive_model(
+            b.agent,
+            b.agent_dapr,
+            stack.s.sidecar_headers(),
+            parallel=args.model_parallel,
+            duration_s=args.model_seconds,
+        )
     bare, ours = latency["bare"], latency["snacktopus"]
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -263,6 +334,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "asks": args.asks,
             "activities_per_run": activities,
             "llm": "conversation.echo",
+            "model_parallel": args.model_parallel,
+            "model_seconds": args.model_seconds,
+            "daprd": str(stack.daprd),
         },
         "workflow_p50_ratio": ratio(ours["p50_ms"], bare["p50_ms"]),
         "workflow_p50_ratio_stall_free": ratio(
@@ -273,10 +347,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "agent_overhead_p95_ms": round(agent["ask"]["p95_ms"] - agent["converse"]["p95_ms"], 1),
         "agent_overhead_p50_ms": round(agent["ask"]["p50_ms"] - agent["converse"]["p50_ms"], 1),
+        "agent_pipeline_p95_ms": round(pct(pipeline, 95), 1),
+        "agent_pipeline_p50_ms": round(pct(pipeline, 50), 1),
+        "agent_vs_bare_durable_agent_p95_ratio": ratio(
+            agent["ask"]["p95_ms"], agent["bare_durable_agent"]["p95_ms"]
+        ),
+        "agent_vs_bare_durable_agent_p50_ratio": ratio(
+            agent["ask"]["p50_ms"], agent["bare_durable_agent"]["p50_ms"]
+        ),
+        "bare_durable_agent_over_converse_p95_ms": round(
+            agent["bare_durable_agent"]["p95_ms"] - agent["converse"]["p95_ms"], 1
+        ),
+        "bare_durable_agent_vs_converse_p95_ratio": ratio(
+            agent["bare_durable_agent"]["p95_ms"], agent["converse"]["p95_ms"]
+        ),
+        "model_raw_answers_per_s": model["answers_per_s"],
+        "model_raw_completion_tokens_per_s": model["completion_tokens_per_s"],
         "bare_workflow": {**bare, "throughput": rate["bare"]},
         "snacktopus_workflow": {**ours, "throughput": rate["snacktopus"]},
         "ask": agent["ask"],
+        "agent_pipeline": summary(pipeline),
+        "bare_durable_agent": agent["bare_durable_agent"],
         "converse": agent["converse"],
+        "model_limit": model,
     }
 
 
@@ -290,10 +383,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--asks", type=int, default=30)
+    # make load's default users: the parallelism its model traffic comes at.
+    parser.add_argument("--model-parallel", type=int, default=6)
+    parser.add_argument("--model-seconds", type=int, default=30)
+    parser.add_argument("--daprd", type=Path, help="daprd binary (default: our flavour's)")
     args = parser.parse_args()
-    for name in ("runs", "concurrency", "asks"):
+    for name in ("runs", "concurrency", "asks", "model_parallel", "model_seconds"):
         if not 1 <= getattr(args, name) <= 500:
-            parser.error(f"--{name} must be between 1 and 500")
+            parser.error(f"--{name.replace('_', '-')} must be between 1 and 500")
     result = run(args)
     table = Table(title=f"bench {result['date']}")
     for col in ("", "n", "p50 ms", "p95 ms", "parked 1 s", "p50 unparked", "runs/s"):
@@ -309,15 +406,37 @@ def main() -> int:
             str(r["stall_free"]["p50_ms"]),
             f"{r['throughput']['runs_per_s']} ({args.concurrency} in flight)",
         )
-    for label, key in (("/ask (echo model)", "ask"), ("plain converse (echo)", "converse")):
+    for label, key in (
+        ("/ask (echo model)", "ask"),
+        ("  our pipeline in it", "agent_pipeline"),
+        ("bare DurableAgent (echo)", "bare_durable_agent"),
+        ("plain converse (echo)", "converse"),
+    ):
         r = result[key]
         table.add_row(label, str(r["n"]), str(r["p50_ms"]), str(r["p95_ms"]), "", "", "")
+    m = result["model_limit"]
+    table.add_row(
+        f"raw model ({m['parallel']} parallel)",
+        str(m["answers"]),
+        str(m["p50_ms"]),
+        str(m["p95_ms"]),
+        "",
+        "",
+        f"{m['answers_per_s']} answers/s, {m['completion_tokens_per_s']} tok/s",
+    )
     console.print(table)
     console.print(
         f"workflow_p50_ratio {result['workflow_p50_ratio']}  "
         f"(unparked runs: {result['workflow_p50_ratio_stall_free']})  "
         f"workflow_throughput_ratio {result['workflow_throughput_ratio']}  "
         f"agent_overhead_p95_ms {result['agent_overhead_p95_ms']}"
+    )
+    console.print(
+        f"agent_pipeline_p95_ms {result['agent_pipeline_p95_ms']}  "
+        f"agent_vs_bare_durable_agent_p95_ratio {result['agent_vs_bare_durable_agent_p95_ratio']}"
+        f"  bare DurableAgent over converse p95 "
+        f"{result['bare_durable_agent_over_converse_p95_ms']} ms "
+        f"({result['bare_durable_agent_vs_converse_p95_ratio']}x)"
     )
     out = ROOT / "loadtest" / "results" / f"bench-{datetime.now(UTC):%Y%m%d-%H%M}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

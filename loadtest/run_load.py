@@ -41,7 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.contracts import TERMINAL  # noqa: E402
 
+from loadtest.model_limit import drive as drive_model  # noqa: E402
 from loadtest.stats import pct  # noqa: E402
+from tests.support import metric_sum  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
 from tools.stack_settings import StackSettings  # noqa: E402
 
@@ -193,6 +195,36 @@ def chart(out: Path, samples: list[dict], by_status: dict[str, list[float]]) -> 
     fig.savefig(out / "chart.png", dpi=80)
 
 
+def model_counts(http: httpx.Client, stack: Stack) -> dict[str, float]:
+    """agent-shell's own count of model answers (every path: ask, recommend, summarize)
+    and of the completion tokens of its conversation-API calls (recommend, summarize: the
+    DurableAgent's ask reports none), with the time they were read."""
+    text = http.get(f"http://127.0.0.1:{stack.s.agent_app_port}/metrics").text
+    return {
+        "t": time.monotonic(),
+        "answers": metric_sum(text, "snacktopus_llm_seconds_count", outcome="ok"),
+        "completion_tokens": metric_sum(text, "snacktopus_llm_tokens_total", kind="completion"),
+    }
+
+
+def sustained(before: dict, after: dict, raw: dict | None, runs: int) -> dict[str, Any]:
+    """The load's model traffic over its window, and ``llm_utilization``: its answers/s as a
+    fraction of the raw figure the same machine reached just before (model_limit.py)."""
+    window = after["t"] - before["t"]
+    answers = (after["answers"] - before["answers"]) / window
+    tokens = (after["completion_tokens"] - before["completion_tokens"]) / window
+    out: dict[str, Any] = {
+        "window_s": round(window, 1),
+        "runs_per_s": round(runs / window, 3),
+        "answers_per_s": round(answers, 3),
+        "conversation_api_completion_tokens_per_s": round(tokens, 2),
+    }
+    if raw and raw["answers_per_s"]:
+        out["llm_utilization"] = round(answers / raw["answers_per_s"], 2)
+        out["llm_utilization_tokens"] = round(tokens / raw["completion_tokens_per_s"], 2)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=6)
@@ -210,6 +242,12 @@ def main() -> int:
         help="MIN,MAX seconds a shopper waits between orders (each at least 1)",
     )
     parser.add_argument("--out", type=Path, help="results folder (default loadtest/results/…)")
+    parser.add_argument(
+        "--model-limit",
+        type=int,
+        default=40,
+        help="seconds of the raw-model phase before the load, --users in parallel (0: none)",
+    )
     args = parser.parse_args()
     if not 1 <= args.users <= 20:
         parser.error("--users must be 1..20")
@@ -257,9 +295,21 @@ def main() -> int:
         text=True,
     )
     http = httpx.Client(timeout=30)
+    raw = None
+    if args.model_limit:
+        print(f"raw model: {args.users} in parallel for {args.model_limit} s", flush=True)
+        raw = drive_model(
+            f"http://127.0.0.1:{ports.agent_app_port}",
+            f"http://127.0.0.1:{ports.agent_dapr_http_port}",
+            ports.sidecar_headers(),
+            parallel=args.users,
+            duration_s=args.model_limit,
+        )
+        print(json.dumps(raw), flush=True)
     try:
         sampler.start()
         t0 = time.monotonic()
+        counts_before = model_counts(http, stack)
         print(
             f"locust: {args.users} users, {args.spawn_rate}/s, {args.duration} s -> {out}",
             flush=True,
@@ -285,6 +335,7 @@ def main() -> int:
             env=scenario_env,
             check=False,
         )
+        counts_after = model_counts(http, stack)
         ids = [x for x in (out / "started.txt").read_text().split() if x]
         print(
             f"load over after {time.monotonic() - t0:.0f} s; {len(ids)} runs to settle", flush=True
@@ -336,6 +387,9 @@ def main() -> int:
         "runs_lost": [oid for oid in ids if oid not in runs],
         "runs_event_disagrees": disagree,
         "runs_per_s": round(len(runs) / wall, 3),
+        "model_limit": raw,
+        "sustained": (rates := sustained(counts_before, counts_after, raw, len(ids))),
+        "llm_utilization": rates.get("llm_utilization"),
         "e2e_by_status": {
             k: {
                 "n": len(v),
@@ -361,7 +415,12 @@ def main() -> int:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     chart(out, sampler.rows, by_status)
-    print(json.dumps({k: summary[k] for k in ("requests", "e2e_by_status")}, indent=1))
+    print(
+        json.dumps(
+            {k: summary[k] for k in ("requests", "e2e_by_status", "model_limit", "sustained")},
+            indent=1,
+        )
+    )
     print(
         f"runs started {len(ids)}, terminal {len(runs)}, lost {len(summary['runs_lost'])}, "
         f"events disagree {len(disagree)}, failed requests {summary['failed_requests']}; "

@@ -159,13 +159,15 @@ class Stack:
         self.pidfile = self.run / "supervisord.pid"
         self.sock = self.run / "supervisor.sock"
         self.logs = self.run / "logs"
+        # Every sidecar's binary; a reproduction may point it at a patched build.
+        self.daprd = daprd_binary(settings.cache_dir)
 
     def daprd_command(self, app_id: str, http: int, grpc: int, internal: int, metrics: int):
         """A daprd of our flavour on this stack's components, configuration, placement and
         scheduler, listening on loopback only (the app's own options are the caller's)."""
         s, run = self.s, self.run
         return [
-            str(daprd_binary(s.cache_dir)),
+            str(self.daprd),
             "--app-id",
             app_id,
             "--dapr-http-port",
@@ -266,8 +268,9 @@ class Stack:
                 env={
                     "OLLAMA_HOST": f"127.0.0.1:{s.ollama_port}",
                     "OLLAMA_MODELS": str(s.cache_dir / "ollama-models"),
-                    "OLLAMA_KEEP_ALIVE": "24h",
-                    "OLLAMA_NUM_PARALLEL": "2",
+                    # Overridable to measure what they move (loadtest/model_limit.py).
+                    "OLLAMA_KEEP_ALIVE": os.environ.get("OLLAMA_KEEP_ALIVE", "24h"),
+                    "OLLAMA_NUM_PARALLEL": os.environ.get("OLLAMA_NUM_PARALLEL", "2"),
                 },
             ),
             # Notification mail: a real SMTP server, each message a file in the Maildir.
@@ -359,6 +362,17 @@ class Stack:
                     s.bare_dapr_metrics_port,
                 )
             )
+            sidecars.append(
+                (
+                    "bare-agent",
+                    "bareagent",
+                    s.bare_agent_app_port,
+                    s.bare_agent_dapr_http_port,
+                    s.bare_agent_dapr_grpc_port,
+                    s.bare_agent_dapr_internal_grpc_port,
+                    s.bare_agent_dapr_metrics_port,
+                )
+            )
         if profile == "test":
             sidecars.append(
                 (
@@ -394,6 +408,7 @@ class Stack:
                 scripts = {
                     "event-probe": ROOT / "tools" / "event_probe.py",
                     "bare-bench": ROOT / "loadtest" / "bare_workflow.py",
+                    "bare-agent": ROOT / "loadtest" / "bare_agent.py",
                 }
                 command = (
                     [str(venv / "python"), str(scripts[app_id])]

@@ -80,6 +80,12 @@ class StackSettings(BaseSettings):
     bare_dapr_internal_grpc_port: int = _port(50024, "bare-bench daprd internal gRPC.")
     bare_dapr_metrics_port: int = _port(9094, "bare-bench daprd metrics.")
 
+    bare_agent_app_port: int = _port(8005, "bare-agent baseline DurableAgent app (bench profile).")
+    bare_agent_dapr_http_port: int = _port(3505, "bare-agent daprd HTTP (bench profile).")
+    bare_agent_dapr_grpc_port: int = _port(50015, "bare-agent daprd gRPC (bench profile).")
+    bare_agent_dapr_internal_grpc_port: int = _port(50025, "bare-agent daprd internal gRPC.")
+    bare_agent_dapr_metrics_port: int = _port(9095, "bare-agent daprd metrics.")
+
     smtp_port: int = _port(2525, "The local SMTP server (aiosmtpd) notifications go to.")
 
     @model_validator(mode="after")

@@ -54,6 +54,7 @@ def load(stack, tmp_path_factory) -> dict[str, Any]:
             "--duration=30",
             f"--kinds={','.join(KINDS)}",
             "--shopper-wait=2,4",
+            "--model-limit=10",
             f"--out={out}",
         ],
         capture_output=True,
@@ -87,6 +88,19 @@ def test_a_short_load_ends_every_run_it_started(load):
     assert {row["kind"] for row in rows.values()} == set(KINDS), rows
     for row in rows.values():
         assert (row["status"], row["event_agrees"]) == (EXPECTED[row["kind"]][0], "True"), row
+
+
+def test_the_load_measures_its_model_traffic_against_the_raw_model(load):
+    """The raw phase drove Ollama through the conversation API and the load's own model
+    answers were counted over its window: llm_utilization is their ratio."""
+    summary = load["summary"]
+    raw, rates = summary["model_limit"], summary["sustained"]
+    assert raw["answers"] > 0 and raw["failures"] == 0, raw
+    assert raw["completion_tokens_per_s"] > 0, raw
+    assert rates["answers_per_s"] > 0, rates
+    assert summary["llm_utilization"] == rates["llm_utilization"]
+    expected = rates["answers_per_s"] / raw["answers_per_s"]
+    assert summary["llm_utilization"] == pytest.approx(expected, abs=0.02)
 
 
 def test_each_runs_record_in_redis_shows_its_compensation_stages(load, redis_client):

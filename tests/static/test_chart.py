@@ -28,8 +28,8 @@ KUBE_VERSION = "1.34.4"
 PROFILES = ["default", "kind", "kind-airgap", "production"]
 APP_IDS = {"agent-shell", "workflow-host"}
 # App ids that exist only in tests and benchmarks (event-probe: the tests' subscriber;
-# bare-bench: the benchmark's baseline workflow app).
-TEST_APP_IDS = {"event-probe", "bare-bench"}
+# bare-bench and bare-agent: the benchmark's baseline workflow and DurableAgent apps).
+TEST_APP_IDS = {"event-probe", "bare-bench", "bare-agent"}
 NS = "snack"
 # The Prometheus Operator's CRDs present, and the value that asks for the objects.
 MONITORING = ("--set", "monitoring.enabled=true", "--api-versions", "monitoring.coreos.com/v1")

@@ -20,12 +20,17 @@ import httpx
 from dapr.clients import DaprClient
 from dapr.ext.workflow import DaprWorkflowClient
 from dapr_agents import AgentRunner, DaprChatClient, DurableAgent, tool
+from opentelemetry import trace
 from snacktopus_core.retry import poll_until
 
-from agent_shell import metrics, tools
+from agent_shell import llm, metrics, tools
 from agent_shell.settings import AgentSettings
 
 log = logging.getLogger("agent_shell.agent")
+tracer = trace.get_tracer("agent-shell")
+# The span around the DurableAgent's run (its workflow on daprd and the model call): the
+# rest of an ``/ask`` server span is our own pipeline (``make bench`` reads both).
+AGENT_RUN_SPAN = "durable agent run"
 
 # Short on purpose: every token here is read before each answer, on two CPU cores, and
 # the models complete the few-shot prompt (prompts/explain.txt) that follows it.
@@ -132,24 +137,32 @@ class Brain:
     async def explain(self, task: str, instance_id: str) -> tuple[str | None, float, str | None]:
         """Runs one agent instance; returns (text, latency ms, error)."""
         start = time.perf_counter()
-        try:
-            raw = await asyncio.wait_for(
-                self.runner.run(
-                    self.agent,
-                    {"task": task},
-                    instance_id=instance_id,
-                    wait=True,
-                    timeout_in_seconds=int(self.settings.llm_timeout_s) + 1,
-                    log=False,
-                ),
-                timeout=self.settings.llm_timeout_s,
-            )
-            text, error = self.parse(raw), None
-            if not text:
-                error = "agent returned no answer"
-        except Exception as exc:  # timeout included: the answer degrades, never hangs
-            text = None
-            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        with tracer.start_as_current_span(AGENT_RUN_SPAN) as span:
+            span.set_attribute("snacktopus.agent.instance_id", instance_id)
+            try:
+                # One of the process's model slots for the agent's whole run (llm.slot).
+                raw = await asyncio.wait_for(
+                    llm.limited(
+                        self.settings,
+                        lambda: self.runner.run(
+                            self.agent,
+                            {"task": task},
+                            instance_id=instance_id,
+                            wait=True,
+                            timeout_in_seconds=int(self.settings.llm_timeout_s) + 1,
+                            log=False,
+                        ),
+                        since=start,
+                    ),
+                    timeout=self.settings.llm_timeout_s,
+                )
+                text, error = self.parse(raw), None
+                if not text:
+                    error = "agent returned no answer"
+            except Exception as exc:  # timeout included: the answer degrades, never hangs
+                text = None
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            span.set_attribute("snacktopus.status", "ok" if text else "degraded")
         ms = (time.perf_counter() - start) * 1000
         metrics.LLM_SECONDS.labels("ask", "ok" if text else "failed").observe(ms / 1000)
         return text, ms, error

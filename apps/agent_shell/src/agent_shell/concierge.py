@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -268,9 +269,9 @@ class Concierge:
         if self.brain is not None and plan.basket.lines:
             text, llm_ms, error = await self.brain.explain(explain_prompt(plan), instance_id)
             answer = ModelAnswer(completed_sentence(plan, text), llm_ms, error)
-        outcome = await self._finish(entry, plan, answer, flags, source="ask")
-        await self._clear_pending(entry_id)
-        return outcome
+        return await self._finish(
+            entry, plan, answer, flags, source="ask", then=lambda: self._clear_pending(entry_id)
+        )
 
     def _explain(self, plan: Plan, answer: ModelAnswer, source: str) -> evaluator.Evaluation:
         evaluation = evaluator.evaluate_explanation(
@@ -294,7 +295,10 @@ class Concierge:
         answer: ModelAnswer,
         flags: list[SafetyFlag],
         source: str,
+        then: Callable[[], Awaitable[None]] | None = None,
     ) -> Outcome:
+        """Records the answer in memory, then runs ``then`` (the ask's clearing: only once
+        the answer is kept), alongside the evaluation's events."""
         degraded = answer.text is None and answer.error is not None
         evaluation = self._explain(plan, answer, source)
         explanation = evaluation.explanation or ""
@@ -302,11 +306,18 @@ class Concierge:
         all_flags = flags + evaluation.flags
         entry.answer = Answer(text=text, basket=plan.basket, degraded=degraded, flags=all_flags)
         model = None if degraded else self.settings.llm_model_label
-        # The retention index with the answer, before the pending mark is cleared: a
-        # crash in between leaves the ask pending, and its finisher indexes it again.
+
+        async def record() -> None:
+            # The retention index with the answer, before the pending mark is cleared: a
+            # crash in between leaves the ask pending, and its finisher indexes it again.
+            await asyncio.gather(
+                self.memory.append(entry), retention.record(entry.entry_id, self.settings)
+            )
+            if then is not None:
+                await then()
+
         await asyncio.gather(
-            self.memory.append(entry),
-            retention.record(entry.entry_id, self.settings),
+            record(),
             evaluator.report(
                 self.settings,
                 source=source,

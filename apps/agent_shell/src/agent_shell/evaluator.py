@@ -12,6 +12,7 @@ Deterministic rules on the basket itself (allergens, budget, prices) come from
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from opentelemetry import trace
@@ -145,38 +146,45 @@ async def report(
         span.set_attribute("snacktopus.safety.flag", ",".join(sorted({f.kind for f in flags})))
     for f in flags:
         metrics.SAFETY_FLAGS.labels(f.kind, f.severity, source).inc()
+    # Two topics, no order between them: published together, one round trip of waiting.
+    events = []
     if flags:
-        await publish(
-            TOPIC_SAFETY_FLAGGED,
-            SafetyFlagged(
-                user_id=user_id,
-                session_id=session_id,
-                order_id=order_id,
-                source=source,
-                verdict="block" if verdict(flags) == "block" else "warn",
-                flags=flags,
-                trace_id=trace_id,
-            ),
-            settings,
+        events.append(
+            publish(
+                TOPIC_SAFETY_FLAGGED,
+                SafetyFlagged(
+                    user_id=user_id,
+                    session_id=session_id,
+                    order_id=order_id,
+                    source=source,
+                    verdict="block" if verdict(flags) == "block" else "warn",
+                    flags=flags,
+                    trace_id=trace_id,
+                ),
+                settings,
+            )
         )
     if evaluation is not None:
-        await publish(
-            TOPIC_EVALUATED,
-            Evaluated(
-                user_id=user_id,
-                session_id=session_id,
-                order_id=order_id,
-                source=source,
-                grounded=evaluation.grounded,
-                degraded=degraded,
-                score=evaluation.score,
-                flags=evaluation.flags,
-                model=model,
-                explanation_source="model" if evaluation.use_model_text else "template",
-                model_sentences=evaluation.model_sentences,
-                kept_sentences=len(evaluation.kept),
-                false_safety_claims=evaluation.false_safety_claims,
-                trace_id=trace_id,
-            ),
-            settings,
+        events.append(
+            publish(
+                TOPIC_EVALUATED,
+                Evaluated(
+                    user_id=user_id,
+                    session_id=session_id,
+                    order_id=order_id,
+                    source=source,
+                    grounded=evaluation.grounded,
+                    degraded=degraded,
+                    score=evaluation.score,
+                    flags=evaluation.flags,
+                    model=model,
+                    explanation_source="model" if evaluation.use_model_text else "template",
+                    model_sentences=evaluation.model_sentences,
+                    kept_sentences=len(evaluation.kept),
+                    false_safety_claims=evaluation.false_safety_claims,
+                    trace_id=trace_id,
+                ),
+                settings,
+            )
         )
+    await asyncio.gather(*events)

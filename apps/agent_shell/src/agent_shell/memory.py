@@ -16,6 +16,7 @@ sessions per user by count and by age.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -171,8 +172,12 @@ class Memory:
             doc.updated_at = now
             return prune_entries(doc, self.settings, now).model_dump(mode="json")
 
-        doc = SessionDoc.model_validate(await self.state.update(key, add))
-        await self._touch_session(entry.user_id, entry.session_id, now)
+        # The session and the user's session list together: different keys, and recall
+        # reads a listed session that is not written yet as no session.
+        updated, _ = await asyncio.gather(
+            self.state.update(key, add), self._touch_session(entry.user_id, entry.session_id, now)
+        )
+        doc = SessionDoc.model_validate(updated)
         if len(doc.entries) > self.settings.memory_summarize_after:
             doc = await self._summarize(key, doc)
         return doc

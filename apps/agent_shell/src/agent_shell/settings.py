@@ -24,6 +24,10 @@ class AgentSettings(RetentionSettings):
     )
     # Past this the answer comes from the tools alone, marked degraded (never hangs).
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # Model calls in flight at once from this process (Ollama's OLLAMA_NUM_PARALLEL slots):
+    # the rest wait here, within their LLM_TIMEOUT_S, rather than in Ollama's queue, where a
+    # call its caller gave up on is still answered, for nobody (make load, test plan C).
+    llm_max_in_flight: int = Field(default=2, ge=1, le=64)
     # How long an ask being answered stays its replica's without a renewal (renewed every
     # third of it): a replica that stops has its asks taken over by another this long
     # after. Not tied to LLM_TIMEOUT_S, as a live owner renews however long it takes; at
