@@ -18,6 +18,12 @@ shape under its own sidecar, on the same daprd, placement, scheduler and Redis.
 3. Throughput: ``--runs`` of each again, ``--concurrency`` in flight; runs per second.
 4. ``/ask`` and a plain ``converse`` call to ``llm-echo`` with the same question,
    ``--asks`` each, sequentially: the difference is the agent's own share.
+5. The real model: agent-shell restarted on ``llm`` (Ollama), then ``--model-asks``
+   streamed asks (``Accept: text/event-stream``), one at a time: the time to the
+   ``basket`` event (``ask_time_to_basket_p95_ms``: what a person waits to see the basket
+   and its prices) beside the time to ``done`` (``ask_full_answer_p95_ms``: the whole
+   answer, the model's text checked). agent-shell is put back on ``llm-echo`` after when
+   the stack was already running.
 
 daprd 1.18.2 sometimes parks a run for exactly one second: a fan-in processes several
 results in one turn, the wake-up reminders of the already-processed ones then find an
@@ -60,6 +66,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from loadtest import ask_stream  # noqa: E402
 from loadtest.stats import pct  # noqa: E402
 from tests.support import metric_sum  # noqa: E402
 from tools.devstack import Stack  # noqa: E402
@@ -229,9 +236,21 @@ def bench_stack() -> Stack:
     return stack
 
 
+def real_model_asks(stack: Stack, b: Bench, n: int, restore: bool) -> dict[str, Any]:
+    """``n`` streamed asks with agent-shell on the real model (two first, unmeasured, so
+    the model is loaded)."""
+    stack.reconfigure("agent", {"LLM_COMPONENT": "llm"})
+    try:
+        ask_stream.asks(b.http, b.agent, 2, stream=True, prefix="bench-warm")
+        return ask_stream.asks(b.http, b.agent, n, stream=True, prefix="bench-model")
+    finally:
+        if restore:
+            stack.reconfigure("agent", {})
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     stack = bench_stack()
-    with stack.borrowed("bench"):
+    with stack.borrowed("bench") as started:
         b = Bench(stack)
         console.print("warm-up: 3 runs of each workflow, 3 asks")
         before = b.step_count()
@@ -249,6 +268,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rate = {k: b.throughput(k, bodies[k], args.runs, args.concurrency) for k in KINDS}
         console.print(f"{args.asks} asks and {args.asks} plain converse calls")
         agent = b.asks(args.asks)
+        console.print(f"real model: agent-shell on 'llm', {args.model_asks} streamed asks")
+        model = real_model_asks(stack, b, args.model_asks, restore=not started)
     bare, ours = latency["bare"], latency["snacktopus"]
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -261,6 +282,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "runs": args.runs,
             "concurrency": args.concurrency,
             "asks": args.asks,
+            "model_asks": args.model_asks,
             "activities_per_run": activities,
             "llm": "conversation.echo",
         },
@@ -277,6 +299,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "snacktopus_workflow": {**ours, "throughput": rate["snacktopus"]},
         "ask": agent["ask"],
         "converse": agent["converse"],
+        "ask_time_to_basket_p95_ms": model.get("basket_p95_ms"),
+        "ask_full_answer_p95_ms": model["answer_p95_ms"],
+        "ask_real_model": model,
     }
 
 
@@ -290,10 +315,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--asks", type=int, default=30)
+    parser.add_argument("--model-asks", type=int, default=10)
     args = parser.parse_args()
-    for name in ("runs", "concurrency", "asks"):
+    for name in ("runs", "concurrency", "asks", "model_asks"):
         if not 1 <= getattr(args, name) <= 500:
-            parser.error(f"--{name} must be between 1 and 500")
+            parser.error(f"--{name.replace('_', '-')} must be between 1 and 500")
     result = run(args)
     table = Table(title=f"bench {result['date']}")
     for col in ("", "n", "p50 ms", "p95 ms", "parked 1 s", "p50 unparked", "runs/s"):
@@ -312,12 +338,33 @@ def main() -> int:
     for label, key in (("/ask (echo model)", "ask"), ("plain converse (echo)", "converse")):
         r = result[key]
         table.add_row(label, str(r["n"]), str(r["p50_ms"]), str(r["p95_ms"]), "", "", "")
+    m = result["ask_real_model"]
+    table.add_row(
+        "/ask streamed (real model): basket",
+        str(m["n"]),
+        str(m.get("basket_p50_ms")),
+        str(m.get("basket_p95_ms")),
+        "",
+        "",
+        "",
+    )
+    table.add_row(
+        "/ask streamed (real model): done",
+        str(m["n"]),
+        str(m["answer_p50_ms"]),
+        str(m["answer_p95_ms"]),
+        f"{m['degraded']} degraded",
+        "",
+        "",
+    )
     console.print(table)
     console.print(
         f"workflow_p50_ratio {result['workflow_p50_ratio']}  "
         f"(unparked runs: {result['workflow_p50_ratio_stall_free']})  "
         f"workflow_throughput_ratio {result['workflow_throughput_ratio']}  "
-        f"agent_overhead_p95_ms {result['agent_overhead_p95_ms']}"
+        f"agent_overhead_p95_ms {result['agent_overhead_p95_ms']}  "
+        f"ask_time_to_basket_p95_ms {result['ask_time_to_basket_p95_ms']} "
+        f"(full answer {result['ask_full_answer_p95_ms']})"
     )
     out = ROOT / "loadtest" / "results" / f"bench-{datetime.now(UTC):%Y%m%d-%H%M}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
