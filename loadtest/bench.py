@@ -18,6 +18,12 @@ shape under its own sidecar, on the same daprd, placement, scheduler and Redis.
 3. Throughput: ``--runs`` of each again, ``--concurrency`` in flight; runs per second.
 4. ``/ask`` and a plain ``converse`` call to ``llm-echo`` with the same question,
    ``--asks`` each, sequentially: the difference is the agent's own share.
+5. The real model: agent-shell restarted on ``llm`` (Ollama), then ``--model-asks``
+   streamed asks (``Accept: text/event-stream``), one at a time: the time to the
+   ``basket`` event (``ask_time_to_basket_p95_ms``: what a person waits to see the basket
+   and its prices) beside the time to ``done`` (``ask_full_answer_p95_ms``: the whole
+   answer, the model's text checked). agent-shell is put back on ``llm-echo`` after when
+   the stack was already running.
 
 daprd 1.18.2 sometimes parks a run for exactly one second: a fan-in processes several
 results in one turn, the wake-up reminders of the already-processed ones then find an
@@ -60,6 +66,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from loadtest import ask_stream  # noqa: E402
 from loadtest.model_limit import drive as drive_model  # noqa: E402
 from loadtest.stats import pct  # noqa: E402
 from tests.support import metric_sum  # noqa: E402
@@ -286,9 +293,21 @@ def bench_stack(daprd: Path | None = None) -> Stack:
     return stack
 
 
+def real_model_asks(stack: Stack, b: Bench, n: int, restore: bool) -> dict[str, Any]:
+    """``n`` streamed asks with agent-shell on the real model (two first, unmeasured, so
+    the model is loaded)."""
+    stack.reconfigure("agent", {"LLM_COMPONENT": "llm"})
+    try:
+        ask_stream.asks(b.http, b.agent, 2, stream=True, prefix="bench-warm")
+        return ask_stream.asks(b.http, b.agent, n, stream=True, prefix="bench-model")
+    finally:
+        if restore:
+            stack.reconfigure("agent", {})
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     stack = bench_stack(args.daprd)
-    with stack.borrowed("bench"):
+    with stack.borrowed("bench") as started:
         b = Bench(stack)
         console.print("warm-up: 3 runs of each workflow, 3 asks")
         before = b.step_count()
@@ -313,13 +332,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"raw model: the recommend prompts to Ollama through the conversation API, "
             f"{args.model_parallel} in parallel for {args.model_seconds} s"
         )
-        model = drive_model(
+        raw = drive_model(
             b.agent,
             b.agent_dapr,
             stack.s.sidecar_headers(),
             parallel=args.model_parallel,
             duration_s=args.model_seconds,
         )
+        console.print(f"real model: agent-shell on 'llm', {args.model_asks} streamed asks")
+        model = real_model_asks(stack, b, args.model_asks, restore=not started)
     bare, ours = latency["bare"], latency["snacktopus"]
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -332,6 +353,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "runs": args.runs,
             "concurrency": args.concurrency,
             "asks": args.asks,
+            "model_asks": args.model_asks,
             "activities_per_run": activities,
             "llm": "conversation.echo",
             "model_parallel": args.model_parallel,
@@ -361,15 +383,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "bare_durable_agent_vs_converse_p95_ratio": ratio(
             agent["bare_durable_agent"]["p95_ms"], agent["converse"]["p95_ms"]
         ),
-        "model_raw_answers_per_s": model["answers_per_s"],
-        "model_raw_completion_tokens_per_s": model["completion_tokens_per_s"],
+        "model_raw_answers_per_s": raw["answers_per_s"],
+        "model_raw_completion_tokens_per_s": raw["completion_tokens_per_s"],
         "bare_workflow": {**bare, "throughput": rate["bare"]},
         "snacktopus_workflow": {**ours, "throughput": rate["snacktopus"]},
         "ask": agent["ask"],
         "agent_pipeline": summary(pipeline),
         "bare_durable_agent": agent["bare_durable_agent"],
         "converse": agent["converse"],
-        "model_limit": model,
+        "model_limit": raw,
+        "ask_time_to_basket_p95_ms": model.get("basket_p95_ms"),
+        "ask_full_answer_p95_ms": model["answer_p95_ms"],
+        "ask_real_model": model,
     }
 
 
@@ -387,8 +412,9 @@ def main() -> int:
     parser.add_argument("--model-parallel", type=int, default=6)
     parser.add_argument("--model-seconds", type=int, default=30)
     parser.add_argument("--daprd", type=Path, help="daprd binary (default: our flavour's)")
+    parser.add_argument("--model-asks", type=int, default=10)
     args = parser.parse_args()
-    for name in ("runs", "concurrency", "asks", "model_parallel", "model_seconds"):
+    for name in ("runs", "concurrency", "asks", "model_parallel", "model_seconds", "model_asks"):
         if not 1 <= getattr(args, name) <= 500:
             parser.error(f"--{name.replace('_', '-')} must be between 1 and 500")
     result = run(args)
@@ -414,22 +440,43 @@ def main() -> int:
     ):
         r = result[key]
         table.add_row(label, str(r["n"]), str(r["p50_ms"]), str(r["p95_ms"]), "", "", "")
-    m = result["model_limit"]
+    r = result["model_limit"]
     table.add_row(
-        f"raw model ({m['parallel']} parallel)",
-        str(m["answers"]),
-        str(m["p50_ms"]),
-        str(m["p95_ms"]),
+        f"raw model ({r['parallel']} parallel)",
+        str(r["answers"]),
+        str(r["p50_ms"]),
+        str(r["p95_ms"]),
         "",
         "",
-        f"{m['answers_per_s']} answers/s, {m['completion_tokens_per_s']} tok/s",
+        f"{r['answers_per_s']} answers/s, {r['completion_tokens_per_s']} tok/s",
+    )
+    m = result["ask_real_model"]
+    table.add_row(
+        "/ask streamed (real model): basket",
+        str(m["n"]),
+        str(m.get("basket_p50_ms")),
+        str(m.get("basket_p95_ms")),
+        "",
+        "",
+        "",
+    )
+    table.add_row(
+        "/ask streamed (real model): done",
+        str(m["n"]),
+        str(m["answer_p50_ms"]),
+        str(m["answer_p95_ms"]),
+        f"{m['degraded']} degraded",
+        "",
+        "",
     )
     console.print(table)
     console.print(
         f"workflow_p50_ratio {result['workflow_p50_ratio']}  "
         f"(unparked runs: {result['workflow_p50_ratio_stall_free']})  "
         f"workflow_throughput_ratio {result['workflow_throughput_ratio']}  "
-        f"agent_overhead_p95_ms {result['agent_overhead_p95_ms']}"
+        f"agent_overhead_p95_ms {result['agent_overhead_p95_ms']}  "
+        f"ask_time_to_basket_p95_ms {result['ask_time_to_basket_p95_ms']} "
+        f"(full answer {result['ask_full_answer_p95_ms']})"
     )
     console.print(
         f"agent_pipeline_p95_ms {result['agent_pipeline_p95_ms']}  "

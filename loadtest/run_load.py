@@ -8,6 +8,13 @@ Bounds: at most 20 users, 5 spawned per second, 600 s; every target is 127.0.0.1
 running *test*-profile stack (its event-probe sidecar lets the events be checked) or
 starts one and stops it after.
 
+Before the load, ``--idle-asks`` asks one at a time on the idle stack give ``/ask``'s own
+p95; ``summary.json``'s ``ask_p95_load_over_idle`` is the p95 of the askers' ``POST /ask``
+under load over it (how much the orders' model calls slow a person's answer: agent-shell's
+model gate puts asks first, ``LLM_PRIORITY``). ``agent_model`` has agent-shell's own
+counts over the load: answers that degraded and time model calls waited at the gate, by
+path.
+
 Writes ``loadtest/results/load-<date>/`` (or ``--out``): ``locust_*.csv`` (Locust's own
 latency percentiles per request kind and failures), ``samples.csv`` (CPU % and RSS of
 every process of the stack, children included, and Redis memory and ops/s, every 2 s),
@@ -41,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from snacktopus_core.contracts import TERMINAL  # noqa: E402
 
+from loadtest import ask_stream  # noqa: E402
 from loadtest.model_limit import drive as drive_model  # noqa: E402
 from loadtest.stats import pct  # noqa: E402
 from tests.support import metric_sum  # noqa: E402
@@ -225,6 +233,33 @@ def sustained(before: dict, after: dict, raw: dict | None, runs: int) -> dict[st
     return out
 
 
+def agent_counts(http: httpx.Client, stack: Stack) -> dict[str, float]:
+    """agent-shell's degraded answers and model-gate waits so far, by path."""
+    text = http.get(f"http://127.0.0.1:{stack.s.agent_app_port}/metrics").text
+    out = {}
+    for path in ("ask", "recommend"):
+        out[f"degraded_{path}"] = metric_sum(text, "snacktopus_degraded_answers_total", path=path)
+        out[f"answers_{path}"] = metric_sum(text, "snacktopus_answers_total", path=path)
+    for kind in ("interactive", "background"):
+        wait = metric_sum(text, "snacktopus_model_wait_seconds_sum", kind=kind)
+        out[f"gate_wait_s_{kind}"] = wait
+    return out
+
+
+def idle_asks(http: httpx.Client, stack: Stack, n: int) -> dict[str, Any]:
+    """``/ask`` alone on the stack: one unmeasured (the model loaded), then ``n``."""
+    agent = f"http://127.0.0.1:{stack.s.agent_app_port}"
+    ask_stream.asks(http, agent, 1, stream=False, prefix="load-warm")
+    return ask_stream.asks(http, agent, n, stream=False, prefix="load-idle")
+
+
+def ask_ratio(stats: list[dict[str, Any]], idle: dict[str, Any]) -> float | None:
+    row = next((r for r in stats if r["name"] == "POST /ask"), None)
+    if not row or not row["requests"] or not idle["answer_p95_ms"]:
+        return None
+    return round(row["p95_ms"] / idle["answer_p95_ms"], 2)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=6)
@@ -248,11 +283,16 @@ def main() -> int:
         default=40,
         help="seconds of the raw-model phase before the load, --users in parallel (0: none)",
     )
+    parser.add_argument(
+        "--idle-asks", type=int, default=6, help="asks on the idle stack first (1..30)"
+    )
     args = parser.parse_args()
     if not 1 <= args.users <= 20:
         parser.error("--users must be 1..20")
     if not 0 < args.spawn_rate <= 5:
         parser.error("--spawn-rate must be in (0, 5]")
+    if not 1 <= args.idle_asks <= 30:
+        parser.error("--idle-asks must be 1..30")
     if not 10 <= args.duration <= 600:
         parser.error("--duration must be 10..600 s")
     try:
@@ -306,6 +346,10 @@ def main() -> int:
             duration_s=args.model_limit,
         )
         print(json.dumps(raw), flush=True)
+    print(f"/ask on the idle stack: {args.idle_asks} asks", flush=True)
+    idle = idle_asks(http, stack, args.idle_asks)
+    print(json.dumps(idle), flush=True)
+    agent_before = agent_counts(http, stack)
     try:
         sampler.start()
         t0 = time.monotonic()
@@ -342,6 +386,7 @@ def main() -> int:
         )
         runs = settle(http, stack, ids, timeout=min(900, 120 + 6 * len(ids)))
         wall = time.monotonic() - t0
+        agent_after = agent_counts(http, stack)
     finally:
         until.touch()
         approver_out = approver.communicate(timeout=30)[0].strip()
@@ -350,6 +395,7 @@ def main() -> int:
         until.unlink(missing_ok=True)
 
     events = events_by_order(stack) if stack.supervisord_pid() else {}
+    agent_model = {k: round(agent_after[k] - agent_before[k], 2) for k in agent_before}
     by_status: dict[str, list[float]] = defaultdict(list)
     disagree = []
     with (out / "runs.csv").open("w", newline="") as f:
@@ -390,6 +436,9 @@ def main() -> int:
         "model_limit": raw,
         "sustained": (rates := sustained(counts_before, counts_after, raw, len(ids))),
         "llm_utilization": rates.get("llm_utilization"),
+        "ask_idle": idle,
+        "ask_p95_load_over_idle": ask_ratio(stats, idle),
+        "agent_model": agent_model,
         "e2e_by_status": {
             k: {
                 "n": len(v),
@@ -420,6 +469,10 @@ def main() -> int:
             {k: summary[k] for k in ("requests", "e2e_by_status", "model_limit", "sustained")},
             indent=1,
         )
+    )
+    print(
+        f"/ask p95 under load over idle: {summary['ask_p95_load_over_idle']} "
+        f"(idle p95 {idle['answer_p95_ms']} ms); agent-shell over the load: {agent_model}"
     )
     print(
         f"runs started {len(ids)}, terminal {len(runs)}, lost {len(summary['runs_lost'])}, "

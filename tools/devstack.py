@@ -193,8 +193,17 @@ class Stack:
 
     # ------------------------------------------------------------------ rendering
     def render(
-        self, profile: str, with_apps: bool, without: set[str] = frozenset()
+        self,
+        profile: str,
+        with_apps: bool,
+        without: set[str] = frozenset(),
+        app_env: dict[str, str] | None = None,
+        components: bool = True,
     ) -> list[Program]:
+        """Writes the stack's configuration; ``app_env`` is added to every app's
+        environment, over the profile's (see :meth:`reconfigure`). ``components=False``
+        leaves the Dapr components and configuration as they are: running sidecars
+        reload on a rewrite of them (and lost their name-resolution entry doing so)."""
         s, run = self.s, self.run
         mail = [s.maildir / sub for sub in ("tmp", "new", "cur")]  # a whole Maildir
         for d in (run, self.logs, run / "redis", run / "scheduler", run / "components", *mail):
@@ -210,14 +219,8 @@ class Stack:
             # The test profile's event-probe doubles as the webhook receiver (chat tools).
             "NOTIFY_WEBHOOK_URL": f"http://127.0.0.1:{s.probe_app_port}/webhook",
         }
-        for old in (run / "components").glob("*.yaml"):
-            old.unlink()
-        for src in sorted((ROOT / "components").glob("*.yaml")):
-            target = run / (
-                "config.yaml" if src.name == "config.yaml" else f"components/{src.name}"
-            )
-            target.write_text(_substitute(src.read_text(), values, src.name))
-        _resolve_names_in(run / "config.yaml", run / "nameresolution.db")
+        if components:
+            self._write_components(values)
         (run / "profile").write_text(profile)
 
         b = lambda name: str(self.bin / name)  # noqa: E731
@@ -430,6 +433,7 @@ class Stack:
                             "CONSOLE_BASE_URL": f"http://127.0.0.1:{s.workflow_app_port}",
                             **auth_env,
                             **PROFILE_ENV.get(profile, {}),
+                            **(app_env or {}),
                         },
                         priority=40,
                     )
@@ -438,6 +442,17 @@ class Stack:
         # The programs' environment holds the stack's tokens: owner-only, like the token files.
         _write_private(self.conf, self._supervisor_conf(programs))
         return programs
+
+    def _write_components(self, values: dict[str, str]) -> None:
+        run = self.run
+        for old in (run / "components").glob("*.yaml"):
+            old.unlink()
+        for src in sorted((ROOT / "components").glob("*.yaml")):
+            target = run / (
+                "config.yaml" if src.name == "config.yaml" else f"components/{src.name}"
+            )
+            target.write_text(_substitute(src.read_text(), values, src.name))
+        _resolve_names_in(run / "config.yaml", run / "nameresolution.db")
 
     def _tokens(self, app_ids: set[str]) -> dict:
         """The stack's credentials, made once per run folder (0600) and kept across restarts
@@ -608,6 +623,18 @@ class Stack:
         finally:
             if started:
                 self.down()
+
+    def reconfigure(self, program: str, app_env: dict[str, str], timeout: float = 180) -> None:
+        """Restarts one app of the running stack with ``app_env`` added to the apps'
+        environment (the bench's real-model phase: agent-shell on ``llm`` rather than
+        ``llm-echo``); ``{}`` puts the profile's own back. Only that program restarts."""
+        profile = self.profile() or self.s.stack_profile
+        rendered = self.render(profile, True, app_env=app_env, components=False)
+        programs = {p.name: p for p in rendered}
+        self.ctl("reread", check=False)
+        self.ctl("update", program, check=False)  # drops and re-adds it: not autostarted
+        self.ctl("start", program, check=False)
+        self._wait_ready([programs[program]], time.monotonic(), timeout)
 
     def down(self) -> None:
         pid = self.supervisord_pid()

@@ -267,16 +267,35 @@ def test_an_unknown_order_is_a_404_page(browser, stack: StackInfo, shot) -> None
     assert "Traceback" not in browser.page_source
 
 
+# Records each state the answer area passes through: (stage, basket shown, answer text shown).
+WATCH_ANSWER = """
+window.answerSeen = [];
+const area = document.getElementById('ask-result');
+new MutationObserver(() => {
+  const shown = (id) => Boolean(document.getElementById(id));
+  const now = [area.dataset.stage || '', shown('proposed-basket'), shown('answer-text')];
+  const last = window.answerSeen[window.answerSeen.length - 1];
+  if (!last || last.join() !== now.join()) window.answerSeen.push(now);
+}).observe(area, {childList: true, subtree: true, attributes: true});
+"""
+
+
 def test_a_requester_asks_places_and_follows_an_order(
     browser, http: httpx.Client, stack: StackInfo, shot
 ) -> None:
     sign_in(browser, stack, "gina")
     browser.find_element(By.LINK_TEXT, "Ask the concierge").click()
     browser.find_element(By.ID, "question").send_keys("gluten-free snacks for 4 people")
+    browser.execute_script(WATCH_ANSWER)
     browser.find_element(By.ID, "ask").click()
-    wait_for(browser, "#answer", timeout=180)
-    assert browser.find_element(By.ID, "answer-text").text
+    wait_for(browser, "#answer-text", timeout=180)
     assert browser.find_elements(By.CSS_SELECTOR, "#proposed-basket tbody tr")
+    # Streamed: the basket was on the page, its explanation still being written, before
+    # the answer's text arrived (the page's own state, as it changed).
+    seen = browser.execute_script("return window.answerSeen")
+    stages = [stage for stage, _, _ in seen]
+    assert stages.index("basket") < stages.index("done"), seen
+    assert any(stage == "basket" and basket and not text for stage, basket, text in seen), seen
     shot(browser, "requester-answer")
 
     budget = browser.find_element(By.ID, "budget_usd")

@@ -55,6 +55,7 @@ def load(stack, tmp_path_factory) -> dict[str, Any]:
             f"--kinds={','.join(KINDS)}",
             "--shopper-wait=2,4",
             "--model-limit=10",
+            "--idle-asks=1",
             f"--out={out}",
         ],
         capture_output=True,
@@ -85,6 +86,9 @@ def test_a_short_load_ends_every_run_it_started(load):
     assert summary["runs_started"] == summary["runs_terminal"] == len(started)
     assert summary["runs_lost"] == [] and summary["runs_event_disagrees"] == []
     assert summary["failed_requests"] == 0, summary["requests"]
+    # /ask alone first, then under the load (the asker asks as it starts): both measured.
+    assert summary["ask_idle"]["n"] == 1 and summary["ask_idle"]["answer_p95_ms"] > 0
+    assert summary["ask_p95_load_over_idle"] > 0, summary["requests"]
     assert {row["kind"] for row in rows.values()} == set(KINDS), rows
     for row in rows.values():
         assert (row["status"], row["event_agrees"]) == (EXPECTED[row["kind"]][0], "True"), row

@@ -238,3 +238,45 @@ def test_a_store_fault_reading_a_run_or_the_index_is_a_domain_error(monkeypatch)
     monkeypatch.setattr(store, "state", lambda: FaultyIndex())
     with pytest.raises(StateUnavailable, match="runs index unreadable"):
         store.index()
+
+
+def _answer_html(answer: dict) -> str:
+    from workflow_host.console.routes import templates
+
+    return templates.get_template("_answer.html").render(
+        answer=answer, question="snacks", csrf="t", prefix="/console"
+    )
+
+
+BASKET = {
+    "lines": [
+        {
+            "sku": "FRU-1",
+            "name": "Fruit cups (6)",
+            "quantity": 2,
+            "unit_price_usd": 3.0,
+            "line_total_usd": 6.0,
+            "servings": 12,
+            "allergens": [],
+        }
+    ],
+    "total_usd": 6.0,
+    "servings": 12,
+}
+
+
+def test_a_streamed_answer_shows_its_basket_while_the_explanation_is_written():
+    first = _answer_html({"basket": BASKET, "safety": {"verdict": "ok", "flags": []}})
+    assert 'id="proposed-basket"' in first and "Fruit cups (6)" in first
+    assert 'id="explanation-pending"' in first and 'id="answer-text"' not in first
+    assert 'id="place-form"' in first  # the order can be placed from the basket alone
+    done = _answer_html(
+        {
+            "basket": BASKET,
+            "safety": {"verdict": "ok", "flags": []},
+            "answer": "For 6 people: 2x Fruit cups.",
+            "explanation": "Fruit cups feed all 6.",
+        }
+    )
+    assert 'id="answer-text"' in done and 'id="explanation"' in done
+    assert 'id="explanation-pending"' not in done

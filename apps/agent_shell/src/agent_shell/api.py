@@ -8,9 +8,20 @@ from typing import Annotated, Literal
 
 import httpx
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from snacktopus_core import sse
 from snacktopus_core.catalog import Sku, price_basket
-from snacktopus_core.contracts import DecisionAccepted, Problem, RecommendRequest, RecommendResponse
+from snacktopus_core.contracts import (
+    AskResponse,
+    DecisionAccepted,
+    DroppedSentence,
+    Evaluation,
+    Problem,
+    RecommendRequest,
+    RecommendResponse,
+    SafetySummary,
+)
 from snacktopus_core.errors import NotAuthenticated, ServiceUnavailable, UnknownProfile
 from snacktopus_core.events import SafetyFlag
 from snacktopus_core.models import NON_BLANK, Basket, Id, Integer, Number, Profile
@@ -18,8 +29,8 @@ from snacktopus_core.safety import check_basket, check_text, verdict
 from snacktopus_core.telemetry import current_trace_id
 from snacktopus_core.web import sidecar_only
 
-from agent_shell import evaluator, profiles
-from agent_shell.concierge import Concierge
+from agent_shell import evaluator, profiles, streaming
+from agent_shell.concierge import Concierge, Outcome
 from agent_shell.memory import MemoryEntry
 from agent_shell.profiles import ProfileIn, ProfilePatch
 from agent_shell.settings import get_settings
@@ -40,43 +51,8 @@ class AskRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000, pattern=NON_BLANK)
 
 
-class DroppedSentence(BaseModel):
-    text: str
-    reasons: list[str] = Field(description="The checks it failed (ungrounded_food, ...).")
-
-
-class Evaluation(BaseModel):
-    grounded: bool = Field(description="Every sentence the model wrote passed every check.")
-    score: float = Field(ge=0, le=1, description="Share of the model's sentences kept.")
-    flags: list[SafetyFlag]
-    explanation_source: Literal["model", "template"]
-    model_sentences: int
-    kept: list[str] = Field(description="The model's sentences shown, in order.")
-    dropped: list[DroppedSentence] = Field(description="The model's sentences not shown, why.")
-
-
-class SafetySummary(BaseModel):
-    verdict: Literal["ok", "warn", "block"]
-    flags: list[SafetyFlag]
-
-
-class AskResponse(BaseModel):
-    answer: str
-    explanation: str = Field(description="The part of the answer that says why it fits.")
-    session_id: str
-    entry_id: str
-    basket: Basket | None
-    memory_used: list[str]
-    tools_used: list[str]
-    safety: SafetySummary
-    evaluation: Evaluation | None
-    degraded: bool
-    blocked: bool
-    model: str | None
-    llm_ms: float | None
-    trace_id: str | None
-
-
+# AskResponse (and the streamed answer's events): snacktopus_core.contracts, shared with
+# the console, which asks through service invocation.
 def _evaluation(ev: evaluator.Evaluation) -> Evaluation:
     return Evaluation(
         grounded=ev.grounded,
@@ -89,14 +65,7 @@ def _evaluation(ev: evaluator.Evaluation) -> Evaluation:
     )
 
 
-@router.post(
-    "/ask",
-    response_model=AskResponse,
-    tags=["agent"],
-    summary="Ask the concierge; the answer is remembered in the user's history.",
-)
-async def ask(body: AskRequest, request: Request) -> AskResponse:
-    out = await concierge(request).ask(body.user_id, body.session_id, body.question)
+def ask_response(out: Outcome) -> AskResponse:
     return AskResponse(
         answer=out.answer,
         explanation=out.explanation,
@@ -112,6 +81,47 @@ async def ask(body: AskRequest, request: Request) -> AskResponse:
         model=out.model,
         llm_ms=out.llm_ms,
         trace_id=out.trace_id,
+    )
+
+
+STREAM_DOC = (
+    "With `Accept: text/event-stream` the answer is streamed as Server-Sent Events: "
+    "`basket` first (the basket, its prices and the safety flags known before the model "
+    "writes: `AskBasket`), then `explanation` once the model's text passed the grounding "
+    "checks (`AskExplanation`; never unchecked text), then `done` with the very body the "
+    "JSON answer gives (`AskResponse`). A request refused before the basket (422, 4xx, "
+    "503) is answered as without the header, as JSON with its status, never as a stream; "
+    "a failure after the basket is an `error` event (`Problem`) ending the stream."
+)
+
+
+@router.post(
+    "/ask",
+    response_model=AskResponse,
+    tags=["agent"],
+    summary="Ask the concierge; the answer is remembered in the user's history.",
+    description=STREAM_DOC,
+    responses={
+        200: {
+            "content": {
+                sse.MEDIA_TYPE: {
+                    "schema": {"type": "string"},
+                    "example": streaming.EXAMPLE,
+                }
+            }
+        }
+    },
+)
+async def ask(body: AskRequest, request: Request) -> AskResponse | StreamingResponse:
+    c = concierge(request)
+    if not sse.wants_stream(request.headers.get("accept")):
+        return ask_response(await c.ask(body.user_id, body.session_id, body.question))
+    start = await c.begin_ask(body.user_id, body.session_id, body.question)
+    answering = c.spawn(c.complete_ask(start))  # before the stream: it ends even unread
+    return StreamingResponse(
+        streaming.ask_events(start, answering, ask_response),
+        media_type=sse.MEDIA_TYPE,
+        headers=sse.HEADERS,
     )
 
 

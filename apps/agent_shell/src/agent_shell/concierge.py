@@ -12,21 +12,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from pydantic import BaseModel
 from snacktopus_core import catalog, grounding
 from snacktopus_core.events import SafetyFlag
 from snacktopus_core.models import Basket, Profile
-from snacktopus_core.safety import check_text, verdict
+from snacktopus_core.safety import check_basket, check_text, verdict
 from snacktopus_core.telemetry import current_trace_id
 
 from agent_shell import evaluator, llm, memory, metrics, pending, profiles, retention, tools
 from agent_shell.agent import INSTRUCTIONS, Brain
+from agent_shell.gate import Kind, ModelGate
 from agent_shell.memory import Answer, Memory, MemoryEntry, Question, Recall
 from agent_shell.settings import AgentSettings
 
@@ -67,6 +71,10 @@ class Plan:
     asked_diets: frozenset = frozenset()  # the profile's and the question's
 
     @property
+    def memory_used(self) -> list[str]:
+        return (["profile"] if self.profile else []) + self.recall.used
+
+    @property
     def avoided(self) -> list[str]:
         return sorted(a.value for a in self.facts.avoided)
 
@@ -94,6 +102,30 @@ class ModelAnswer:
     text: str | None
     llm_ms: float | None = None
     error: str | None = None
+
+
+@dataclass
+class AskStart:
+    """An ask up to its basket: what a streamed answer sends first. ``outcome`` is set
+    when nothing more is to come (a blocked question, answered without the model)."""
+
+    entry: MemoryEntry
+    flags: list[SafetyFlag]
+    plan: Plan | None = None
+    outcome: Outcome | None = None
+
+    @property
+    def instance_id(self) -> str:
+        return f"ask-{self.entry.entry_id}"
+
+    def safety_flags(self) -> list[SafetyFlag]:
+        """The question's flags and the basket's: all that is known before the model."""
+        if self.outcome is not None:
+            return self.outcome.safety_flags
+        plan = self.plan
+        assert plan is not None  # an ask not blocked has its plan
+        found = check_basket(plan.basket, plan.profile)
+        return self.flags + [f.model_copy(update={"scope": "basket"}) for f in found]
 
 
 def describe(plan: Plan) -> str:
@@ -164,15 +196,43 @@ class Concierge:
         self.settings = settings
         self.brain = brain
         self.memory = Memory(settings, summarize=self._summarize)
+        self.gate = (
+            ModelGate(settings.llm_slots, settings.llm_background_slots)
+            if settings.llm_priority
+            else None
+        )
+        self._tasks: set[asyncio.Task] = set()
+
+    def _slot(self, kind: Kind) -> AbstractAsyncContextManager[Any]:
+        """A model slot (gate.py), waited for at most the model's own deadline; without
+        the gate (``LLM_PRIORITY=false``) every call goes straight to the model."""
+        if self.gate is None:
+            return contextlib.nullcontext()
+        return self.gate.admit(kind, wait_s=self.settings.llm_timeout_s)
+
+    def _busy(self) -> str:
+        return f"model busy: no slot within {self.settings.llm_timeout_s:g} s"
+
+    def spawn(self, work: Coroutine[Any, Any, Outcome]) -> asyncio.Task[Outcome]:
+        """Runs ``work`` to its end even if whoever awaits it leaves (a streamed answer
+        whose reader disconnected is still remembered)."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _summarize(self, entries: list[MemoryEntry], previous: str | None) -> str | None:
         text = memory.extractive_summary(entries, previous)
-        result = await llm.converse(
-            self.settings,
-            "Summarize this snack-order history in at most three short lines.",
-            text[-2000:],
-            path="summarize",
-        )
+        try:
+            async with self._slot("interactive"):  # on an ask's way to its answer
+                result = await llm.converse(
+                    self.settings,
+                    "Summarize this snack-order history in at most three short lines.",
+                    text[-2000:],
+                    path="summarize",
+                )
+        except TimeoutError:
+            return None
         # The model's summary is kept only beside the extractive facts, never instead.
         return f"{text}\n(summary: {result.text[:300]})" if result.ok and result.text else None
 
@@ -235,43 +295,66 @@ class Concierge:
 
     # ------------------------------------------------------------------------------ /ask
     async def ask(self, user_id: str, session_id: str | None, question: str) -> Outcome:
-        session_id = session_id or f"s-{uuid.uuid4().hex[:12]}"
-        entry_id = uuid.uuid4().hex[:16]
-        trace_id = current_trace_id()
-        flags = check_text(question)
-        if verdict(flags) == "block":
-            return await self._blocked(user_id, session_id, entry_id, question, flags, trace_id)
-        flags = [f.model_copy(update={"scope": "request"}) for f in flags]
+        return await self.complete_ask(await self.begin_ask(user_id, session_id, question))
 
+    async def begin_ask(self, user_id: str, session_id: str | None, question: str) -> AskStart:
+        """An ask up to its basket (no model yet). A failure here is the request's
+        error; from here on :meth:`complete_ask` finishes it."""
+        session_id = session_id or f"s-{uuid.uuid4().hex[:12]}"
         entry = MemoryEntry(
-            entry_id=entry_id,
+            entry_id=uuid.uuid4().hex[:16],
             user_id=user_id,
             session_id=session_id,
             question=Question(text=question),
-            trace_id=trace_id,
+            trace_id=current_trace_id(),
         )
-        instance_id = f"ask-{entry_id}"
+        flags = check_text(question)
+        if verdict(flags) == "block":
+            outcome = await self._blocked(entry, flags)
+            return AskStart(entry, outcome.safety_flags, outcome=outcome)
+        start = AskStart(entry, [f.model_copy(update={"scope": "request"}) for f in flags])
         # Independent reads and the pending mark, together: each is a sidecar round trip.
         # A failure before the model runs unmarks the ask, so a restart does not answer it.
         try:
             profile, recall, _ = await asyncio.gather(
                 profiles.get(user_id),
                 self.memory.recall(user_id, session_id, question),
-                self._mark_pending(entry, instance_id),
+                self._mark_pending(entry, start.instance_id),
             )
-            plan = self._plan(question, profile, recall)
+            start.plan = self._plan(question, profile, recall)
         except Exception:
-            await self._clear_pending(entry_id)
+            await self._clear_pending(entry.entry_id)
             raise
+        return start
 
+    async def complete_ask(self, start: AskStart) -> Outcome:
+        """The model's explanation, checked, and the exchange remembered."""
+        if start.outcome is not None:
+            return start.outcome
+        plan = start.plan
+        assert plan is not None
         # An empty basket has nothing to explain: the template says so, no model needed.
         answer = ModelAnswer(None, None, "no agent" if plan.basket.lines else None)
         if self.brain is not None and plan.basket.lines:
-            text, llm_ms, error = await self.brain.explain(explain_prompt(plan), instance_id)
-            answer = ModelAnswer(completed_sentence(plan, text), llm_ms, error)
+            answer = await self._ask_model(plan, start.instance_id)
+        entry_id = start.entry.entry_id
         return await self._finish(
-            entry, plan, answer, flags, source="ask", then=lambda: self._clear_pending(entry_id)
+            start.entry,
+            plan,
+            answer,
+            start.flags,
+            source="ask",
+            then=lambda: self._clear_pending(entry_id),
         )
+
+    async def _ask_model(self, plan: Plan, instance_id: str) -> ModelAnswer:
+        assert self.brain is not None
+        try:
+            async with self._slot("interactive"):
+                text, llm_ms, error = await self.brain.explain(explain_prompt(plan), instance_id)
+        except TimeoutError:
+            return ModelAnswer(None, None, self._busy())
+        return ModelAnswer(completed_sentence(plan, text), llm_ms, error)
 
     def _explain(self, plan: Plan, answer: ModelAnswer, source: str) -> evaluator.Evaluation:
         evaluation = evaluator.evaluate_explanation(
@@ -337,7 +420,7 @@ class Concierge:
             basket=plan.basket,
             session_id=entry.session_id,
             entry_id=entry.entry_id,
-            memory_used=(["profile"] if plan.profile else []) + plan.recall.used,
+            memory_used=plan.memory_used,
             tools_used=list(plan.tools_used),
             safety_verdict=evaluator.basket_verdict(all_flags),
             safety_flags=all_flags,
@@ -349,43 +432,28 @@ class Concierge:
             trace_id=entry.trace_id,
         )
 
-    async def _blocked(
-        self,
-        user_id: str,
-        session_id: str,
-        entry_id: str,
-        question: str,
-        flags: list[SafetyFlag],
-        trace_id: str | None,
-    ) -> Outcome:
+    async def _blocked(self, entry: MemoryEntry, flags: list[SafetyFlag]) -> Outcome:
         metrics.BLOCKED.inc()
         flags = [f.model_copy(update={"scope": "request"}) for f in flags]
         reasons = "; ".join(f.detail for f in flags if f.severity == "block")
         answer = f"I can't help with that request: {reasons}."
-        entry = MemoryEntry(
-            entry_id=entry_id,
-            user_id=user_id,
-            session_id=session_id,
-            question=Question(text=question[:4000]),
-            answer=Answer(text=answer, blocked=True, flags=flags),
-            trace_id=trace_id,
-        )
+        entry.answer = Answer(text=answer, blocked=True, flags=flags)
         await self.memory.append(entry)
         await evaluator.report(
             self.settings,
             source="ask",
-            user_id=user_id,
-            session_id=session_id,
+            user_id=entry.user_id,
+            session_id=entry.session_id,
             order_id=None,
             flags=flags,
-            trace_id=trace_id,
+            trace_id=entry.trace_id,
         )
         return Outcome(
             answer=answer,
             explanation=reasons,
             basket=None,
-            session_id=session_id,
-            entry_id=entry_id,
+            session_id=entry.session_id,
+            entry_id=entry.entry_id,
             memory_used=[],
             tools_used=[],
             safety_verdict="block",
@@ -395,7 +463,7 @@ class Concierge:
             blocked=True,
             model=None,
             llm_ms=None,
-            trace_id=trace_id,
+            trace_id=entry.trace_id,
         )
 
     # ------------------------------------------------------------------------ /recommend
@@ -424,9 +492,7 @@ class Concierge:
             candidates=candidates,
             available=available,
         )
-        result = await llm.converse(
-            self.settings, " ".join(INSTRUCTIONS), explain_prompt(plan), path="recommend"
-        )
+        result = await self._recommend_model(plan)
         text = completed_sentence(plan, result.text)
         evaluation = self._explain(plan, ModelAnswer(text, error=result.error), "recommend")
         await evaluator.report(
@@ -451,6 +517,16 @@ class Concierge:
             "flags": [f.model_dump() for f in gate],
             "model": self.settings.llm_model_label if result.ok else None,
         }
+
+    async def _recommend_model(self, plan: Plan) -> llm.LLMResult:
+        """The model's sentence for an order: after any person's ask (gate.py)."""
+        try:
+            async with self._slot("background"):
+                return await llm.converse(
+                    self.settings, " ".join(INSTRUCTIONS), explain_prompt(plan), path="recommend"
+                )
+        except TimeoutError:
+            return llm.LLMResult(text=None, ok=False, latency_ms=0.0, error=self._busy())
 
     # --------------------------------------------------------------- restart durability
     async def _mark_pending(self, entry: MemoryEntry, instance_id: str) -> None:

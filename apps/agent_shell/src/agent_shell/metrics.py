@@ -1,6 +1,6 @@
 """agent-shell's Prometheus metrics (served at ``/metrics``)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 LLM_SECONDS = Histogram(
     "snacktopus_llm_seconds",
@@ -31,4 +31,16 @@ EXPLANATIONS = Counter(
     "snacktopus_explanations_total",
     "Explanations shown, by path and source (model text or the template).",
     ["path", "source"],
+)
+MODEL_QUEUE = Gauge(
+    "snacktopus_model_queue",
+    "Model calls waiting at agent-shell's gate for a slot, by kind (interactive: /ask; "
+    "background: /recommend).",
+    ["kind"],
+)
+MODEL_WAIT = Histogram(
+    "snacktopus_model_wait_seconds",
+    "Time a model call waited at the gate before it was sent, by kind.",
+    ["kind"],
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60),
 )

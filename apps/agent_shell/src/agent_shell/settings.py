@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from snacktopus_core.settings import RetentionSettings
 
 
@@ -28,6 +28,13 @@ class AgentSettings(RetentionSettings):
     # the rest wait here, within their LLM_TIMEOUT_S, rather than in Ollama's queue, where a
     # call its caller gave up on is still answered, for nobody (make load, test plan C).
     llm_max_in_flight: int = Field(default=2, ge=1, le=64)
+    # The model gate (gate.py): calls in flight at once, as many as the model's parallel
+    # slots (OLLAMA_NUM_PARALLEL); /recommend calls at most LLM_BACKGROUND_SLOTS of them,
+    # so a person's /ask always finds one free. LLM_PRIORITY=false sends every call
+    # straight to the model, first come first served (what the load test compares).
+    llm_slots: int = Field(default=2, ge=1, le=64)
+    llm_background_slots: int = Field(default=1, ge=1, le=64)
+    llm_priority: bool = True
     # How long an ask being answered stays its replica's without a renewal (renewed every
     # third of it): a replica that stops has its asks taken over by another this long
     # after. Not tied to LLM_TIMEOUT_S, as a live owner renews however long it takes; at
@@ -45,6 +52,12 @@ class AgentSettings(RetentionSettings):
     workflow_app_id: str = "workflow-host"
     default_headcount: int = Field(default=10, ge=1, le=500)
     default_budget_usd: float = Field(default=60.0, gt=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _background_within_slots(self) -> AgentSettings:
+        if self.llm_background_slots > self.llm_slots:
+            raise ValueError("LLM_BACKGROUND_SLOTS must not exceed LLM_SLOTS")
+        return self
 
 
 @lru_cache

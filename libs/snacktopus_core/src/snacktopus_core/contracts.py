@@ -9,6 +9,12 @@ event schemas are in :mod:`snacktopus_core.events`.
 - A decision accepted by ``/human/decision`` (agent-shell relays workflow-host's answer)
   and ``/orders/{id}/decision|cancel``: :class:`DecisionAccepted`.
 - Run statuses: :data:`RunStatus`, and the ones a run ends in, :data:`TERMINAL`.
+- ``/ask`` (people, the console through service invocation, the load tests): its JSON
+  answer :class:`AskResponse`, and the events of its streamed answer (``Accept:
+  text/event-stream``, framed by :mod:`snacktopus_core.sse`): ``basket``
+  (:class:`AskBasket`), ``explanation`` (:class:`AskExplanation`), ``done`` (the same
+  :class:`AskResponse`), or ``error`` (:class:`Problem`) when the answer failed after the
+  basket was sent. :data:`ASK_EVENTS` names them in order.
 
 The models carry no docstrings on purpose: pydantic copies a docstring into the JSON
 schema as its ``description``, and these schemas, names included, are the published
@@ -25,12 +31,17 @@ from snacktopus_core.events import SafetyFlag, TerminalStatus
 from snacktopus_core.models import Basket, Id, Integer, Number
 
 __all__ = [
+    "ASK_EVENTS",
     "TERMINAL",
+    "AskBasket",
+    "AskExplanation",
+    "AskResponse",
     "DecisionAccepted",
     "Problem",
     "RecommendRequest",
     "RecommendResponse",
     "RunStatus",
+    "SafetySummary",
     "TerminalStatus",
 ]
 
@@ -73,3 +84,64 @@ class RecommendResponse(BaseModel):
     degraded: bool
     flags: list[SafetyFlag]
     model: str | None
+
+
+# ------------------------------------------------------------------------------ /ask
+class DroppedSentence(BaseModel):
+    text: str
+    reasons: list[str] = Field(description="The checks it failed (ungrounded_food, ...).")
+
+
+class Evaluation(BaseModel):
+    grounded: bool = Field(description="Every sentence the model wrote passed every check.")
+    score: float = Field(ge=0, le=1, description="Share of the model's sentences kept.")
+    flags: list[SafetyFlag]
+    explanation_source: Literal["model", "template"]
+    model_sentences: int
+    kept: list[str] = Field(description="The model's sentences shown, in order.")
+    dropped: list[DroppedSentence] = Field(description="The model's sentences not shown, why.")
+
+
+class SafetySummary(BaseModel):
+    verdict: Literal["ok", "warn", "block"]
+    flags: list[SafetyFlag]
+
+
+class AskResponse(BaseModel):
+    answer: str
+    explanation: str = Field(description="The part of the answer that says why it fits.")
+    session_id: str
+    entry_id: str
+    basket: Basket | None
+    memory_used: list[str]
+    tools_used: list[str]
+    safety: SafetySummary
+    evaluation: Evaluation | None
+    degraded: bool
+    blocked: bool
+    model: str | None
+    llm_ms: float | None
+    trace_id: str | None
+
+
+class AskBasket(BaseModel):
+    session_id: str
+    entry_id: str
+    basket: Basket | None = Field(description="Priced by the tools; null when blocked.")
+    safety: SafetySummary = Field(
+        description="The question's flags and the basket's; the model's text is judged later "
+        "(its flags are in `done`)."
+    )
+    memory_used: list[str]
+    tools_used: list[str]
+    blocked: bool
+    trace_id: str | None
+
+
+class AskExplanation(BaseModel):
+    explanation: str = Field(description="After the grounding checks: never unchecked text.")
+    explanation_source: Literal["model", "template", "refusal"]
+    degraded: bool
+
+
+ASK_EVENTS = ("basket", "explanation", "done")

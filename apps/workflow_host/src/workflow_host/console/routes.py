@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from snacktopus_core import errors
+from snacktopus_core import errors, sse
 from snacktopus_core.errors import NotAuthenticated, SnacktopusError
 from sse_starlette.sse import EventSourceResponse
 
@@ -64,6 +64,12 @@ def page(request: Request, name: str, sess: Session | None, status: int = 200, *
     csrf = sessions.csrf_token(sess) if sess else None
     context = {"session": sess, "csrf": csrf, "prefix": PREFIX, **ctx}
     return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+def fragment(request: Request, name: str, sess: Session, **ctx: Any) -> str:
+    """A template's HTML with a page's context, for a part of a page sent as an event."""
+    context = {"request": request, "session": sess, "prefix": PREFIX, **ctx}
+    return templates.get_template(name).render(csrf=sessions.csrf_token(sess), **context)
 
 
 def error_page(request: Request, exc: SnacktopusError) -> Response:
@@ -221,11 +227,39 @@ async def ask(
     request: Request, sess: Approver, csrf: Csrf, question: Annotated[str, Form()] = ""
 ) -> Response:
     sessions.check_csrf(sess, csrf)
+    client = request.app.state.sidecar_http
     try:
-        answer = await views.ask(request.app.state.sidecar_http, sess.approver, question)
+        if sse.wants_stream(request.headers.get("accept")):
+            return await _ask_streamed(request, sess, question)
+        answer = await views.ask(client, sess.approver, question)
     except ValueError as exc:
         return page(request, "ask.html", sess, 422, error=str(exc), question=question)
     return page(request, "ask.html", sess, answer=answer, question=question)
+
+
+async def _ask_streamed(request: Request, sess: Session, question: str) -> Response:
+    """The page's script asked for the answer as it comes (``Accept: text/event-stream``):
+    each of agent-shell's events becomes the answer's HTML so far, so the basket shows
+    while the model still writes. A refusal is the page's 422, as without the script."""
+    events = views.ask_streamed(request.app.state.sidecar_http, sess.approver, question)
+    first = await anext(events)  # agent-shell's refusals raise here, before any event
+
+    async def frames() -> AsyncIterator[str]:
+        async for name, answer in _chain(first, events):
+            ctx: dict[str, Any] = {"question": question}
+            if name == "error":
+                ctx["stream_error"] = f"the answer failed: {answer.get('detail')}"
+            else:
+                ctx["answer"] = answer
+            yield sse.frame(name, fragment(request, "_answer.html", sess, **ctx))
+
+    return StreamingResponse(frames(), media_type=sse.MEDIA_TYPE, headers=sse.HEADERS)
+
+
+async def _chain(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    yield first
+    async for item in rest:
+        yield item
 
 
 @router.post("/orders", response_class=HTMLResponse)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -15,6 +16,7 @@ import grpc
 import httpx
 from fastapi import Request
 from pydantic import ValidationError
+from snacktopus_core import sse
 from snacktopus_core.errors import ServiceUnavailable, UnknownOrder
 
 from workflow_host import api, approvals, store
@@ -138,23 +140,57 @@ def decide(order_id: str, approver: str, decision: str, comment: str | None) -> 
     api.decide(order_id, body)
 
 
-async def ask(client: httpx.AsyncClient, user_id: str, question: str) -> dict[str, Any]:
+def _ask_request(client: httpx.AsyncClient, user_id: str, question: str, accept: str):
     """agent-shell's ``/ask`` through our sidecar (service invocation, as the workflow's
-    recommend call): the concierge's answer, basket and explanation."""
+    recommend call)."""
     s = get_settings()
+    return client.build_request(
+        "POST",
+        f"/v1.0/invoke/{s.agent_app_id}/method/ask",
+        json={"user_id": user_id, "question": question},
+        headers={"accept": accept},
+        timeout=s.recommend_timeout_s,
+    )
+
+
+async def _send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    """The response, its body not read yet; a refusal (4xx: ValueError) or a failure
+    (ServiceUnavailable) raised before any of it is shown."""
     try:
-        r = await client.post(
-            f"/v1.0/invoke/{s.agent_app_id}/method/ask",
-            json={"user_id": user_id, "question": question},
-            timeout=s.recommend_timeout_s,
-        )
+        r = await client.send(request, stream=True)
     except httpx.HTTPError as exc:
         raise ServiceUnavailable(f"the concierge could not be reached: {exc}") from exc
-    if r.status_code >= 500:
-        raise ServiceUnavailable(f"the concierge answered {r.status_code}: {r.text[:200]}")
     if r.status_code >= 400:
+        await r.aread()
+        await r.aclose()
+        if r.status_code >= 500:
+            raise ServiceUnavailable(f"the concierge answered {r.status_code}: {r.text[:200]}")
         raise ValueError(_detail(r))
+    return r
+
+
+async def ask(client: httpx.AsyncClient, user_id: str, question: str) -> dict[str, Any]:
+    """The concierge's whole answer, basket and explanation (``AskResponse``)."""
+    r = await _send(client, _ask_request(client, user_id, question, "application/json"))
+    await r.aread()
+    await r.aclose()
     return r.json()
+
+
+async def ask_streamed(
+    client: httpx.AsyncClient, user_id: str, question: str
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """The streamed answer (``Accept: text/event-stream``), as ``(event, answer so far)``:
+    ``basket`` (basket, prices, safety), ``explanation``, then ``done`` (the whole
+    ``AskResponse``), or ``error`` (``Problem``). Refusals are raised before the first."""
+    r = await _send(client, _ask_request(client, user_id, question, sse.MEDIA_TYPE))
+    answer: dict[str, Any] = {}
+    try:
+        async for event in sse.aparse(r.aiter_lines()):
+            answer = {**answer, **event.json()}
+            yield event.event, answer
+    finally:
+        await r.aclose()
 
 
 def _detail(r: httpx.Response) -> str:
