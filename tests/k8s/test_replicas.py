@@ -69,7 +69,11 @@ def test_runs_are_placed_over_both_workflow_host_replicas(http, apps, forwards, 
         )
         assert sum(hosted.values()) >= len(orders), hosted
     finally:
-        for order_id in orders:
-            cli("reject", order_id, "--comment", "placement test over")
+        refused = [
+            (order_id, done.stderr)
+            for order_id in orders
+            if (done := cli("reject", order_id, "--reason", "placement test over")).returncode
+        ]
+    assert refused == []
     for order_id in orders:
         assert wait_run(http, apps, order_id)["status"] == "rejected"
