@@ -73,7 +73,7 @@ def load(replicas: int, users: int, run_time: str) -> list[str]:
         f"locust.spawnRate={users}",
         f"locust.runTime={run_time}",
         "locust.kinds={auto}",
-        "locust.shopperWaitS={0.2,0.5}",
+        "locust.shopperWaitS={0,1}",
     )
     job = f"job/{RELEASE}-snacktopus-locust-{run_id}"
     while kubectl("get", job, "-o", "jsonpath={.status.succeeded}{.status.failed}") == "":
