@@ -544,6 +544,18 @@ def judge(probe: Probe, order_ids: list[str]) -> Verdict:
     return Verdict(statuses, ledger_entries, problems)
 
 
+def judge_ended(http: httpx.Client, apps: Apps, probe: Probe, want: dict[str, str]) -> Verdict:
+    """Waits for every order to end, then holds them to ``want`` (order id -> status) and
+    to exactly once (``judge``), and the stock counters to the reservations."""
+    for order_id in want:
+        wait_run(http, apps, order_id, timeout=600)
+    verdict = judge(probe, list(want))
+    assert verdict.problems == [], verdict.problems
+    assert verdict.statuses == want
+    assert stock_disagreements() == []
+    return verdict
+
+
 DRILLS = ROOT / ".run" / "k8s" / "drills.json"
 
 

@@ -11,6 +11,18 @@ from tests.k8s.conftest import ROOT, K8sTestSettings, kubectl, upgrade, wait_unt
 
 OUT = ROOT / ".run" / "k8s"
 EVERY_KIND = ["reject", "timeout", "unsafe", "approve", "auto"]
+# What each kind of the scenario ends as (the kind is written into the order id).
+EXPECTED = {
+    "auto": "completed",
+    "approve": "completed",
+    "reject": "rejected",
+    "timeout": "timed_out",
+    "unsafe": "blocked",
+}
+
+
+def expected(order_id: str) -> str:
+    return EXPECTED[order_id.split("-")[1]]
 
 
 @dataclass
@@ -19,6 +31,13 @@ class LocustRun:
     status: str  # "<succeeded>/<failed>"
     log: str
     started: list[str]
+
+    def succeeded(self) -> tuple[int, int]:
+        """Asserts the Job succeeded with requests and no failure; (requests, failures)."""
+        assert self.status == "1/", f"the Locust Job failed:\n{self.log[-4000:]}"
+        reqs, fails = self.requests_and_failures
+        assert reqs > 0 and fails == 0, self.log[-3000:]
+        return reqs, fails
 
     @property
     def requests_and_failures(self) -> tuple[int, int]:

@@ -8,6 +8,19 @@ from agent_shell import llm
 from agent_shell.settings import AgentSettings
 
 
+def _recorded_calls():
+    """A model call standing in for the conversation (``call(name, seconds)``), and the
+    names of the calls that were started, in order."""
+    started: list[str] = []
+
+    async def call(name: str, seconds: float) -> str:
+        started.append(name)
+        await asyncio.sleep(seconds)
+        return name
+
+    return started, call
+
+
 def test_calls_beyond_the_slots_wait_their_turn():
     settings = AgentSettings(_env_file=None, llm_max_in_flight=2)
     running, peak = 0, 0
@@ -28,12 +41,7 @@ def test_calls_beyond_the_slots_wait_their_turn():
 
 def test_a_call_that_times_out_waiting_is_never_started():
     settings = AgentSettings(_env_file=None, llm_max_in_flight=1)
-    started: list[str] = []
-
-    async def call(name: str, seconds: float) -> str:
-        started.append(name)
-        await asyncio.sleep(seconds)
-        return name
+    started, call = _recorded_calls()
 
     async def main() -> None:
         first = asyncio.create_task(llm.limited(settings, lambda: call("first", 0.2)))
@@ -50,12 +58,7 @@ def test_a_call_that_times_out_waiting_is_never_started():
 
 def test_a_call_that_got_its_slot_too_late_degrades_without_reaching_the_model():
     settings = AgentSettings(_env_file=None, llm_max_in_flight=1, llm_timeout_s=0.2)
-    started: list[str] = []
-
-    async def call(name: str, seconds: float) -> str:
-        started.append(name)
-        await asyncio.sleep(seconds)
-        return name
+    started, call = _recorded_calls()
 
     async def main() -> None:
         first = asyncio.create_task(llm.limited(settings, lambda: call("first", 0.15)))
