@@ -51,8 +51,26 @@ def _event(probe, topic, order_id, timeout=30):
     return probe(topic).wait_for(lambda e: e["data"]["order_id"] == order_id, timeout)
 
 
+def _ledger(redis_client, sku):
+    """The SKU's stock ledger as Redis holds it (workflow_host.stock)."""
+    return {"holds": {}, "sold": 0, "legacy_released": {}} | (
+        redis_json(redis_client, WF, f"stock:{sku}") or {}
+    )
+
+
 def _reserved_counts(redis_client, skus):
-    return {sku: int(redis_json(redis_client, WF, f"reserved:{sku}") or 0) for sku in skus}
+    """Units of each SKU held or sold: the ledger plus the counter of older releases."""
+    counts = {}
+    for sku in skus:
+        ledger = _ledger(redis_client, sku)
+        legacy = int(redis_json(redis_client, WF, f"reserved:{sku}") or 0)
+        counts[sku] = (
+            legacy
+            + ledger["sold"]
+            + sum(ledger["holds"].values())
+            - sum(ledger["legacy_released"].values())
+        )
+    return counts
 
 
 def test_happy_path_under_threshold_completes_without_approval(
@@ -174,6 +192,10 @@ def test_rejection_releases_everything_and_publishes_compensated(
     skus = [ln["sku"] for ln in run["basket"]["lines"]]
     held = _reserved_counts(redis_client, skus)
     assert all(held[ln["sku"]] >= ln["quantity"] for ln in run["basket"]["lines"])
+    lines = run["basket"]["lines"]
+    assert all(
+        _ledger(redis_client, ln["sku"])["holds"].get(order_id) == ln["quantity"] for ln in lines
+    )
     r = decide(http, stack, order_id, "dave", "reject", "too pricey")
     assert r.status_code == 202, r.text
     quantities = {ln["sku"]: ln["quantity"] for ln in run["basket"]["lines"]}
@@ -363,12 +385,15 @@ def test_an_order_whose_stock_is_gone_fails_on_the_first_try_and_holds_nothing(
     """Out of stock is an answer, not a fault: reserve_inventory runs once (no store
     retries), holds nothing, and the run fails with the reason, its quote released."""
     items = by_sku()
-    keys = {sku: f"{WF}||reserved:{sku}" for sku in items}
-    before = {sku: redis_client.hget(key, "data") for sku, key in keys.items()}
-    full = {sku: json.dumps(item.stock) for sku, item in items.items()}
+    keys = {sku: f"{WF}||stock:{sku}" for sku in items}
+    before = {sku: redis_client.hgetall(key) for sku, key in keys.items()}
+    full = {
+        sku: json.dumps({"holds": {"other-orders": item.stock}, "sold": 0, "legacy_released": {}})
+        for sku, item in items.items()
+    }
     try:
         for sku, key in keys.items():  # every unit of every SKU held by other orders
-            redis_client.hset(key, "data", full[sku])
+            redis_client.hset(key, mapping={"data": full[sku], "version": 1})
         tries = _step_count(http, stack, "reserve_inventory")
         # With the catalog branch failed, the agent picks from the catalog's own stock
         # figures, so the basket it builds asks for units that are all held.
@@ -388,7 +413,6 @@ def test_an_order_whose_stock_is_gone_fails_on_the_first_try_and_holds_nothing(
         assert {sku: redis_client.hget(key, "data") for sku, key in keys.items()} == full
     finally:
         for sku, key in keys.items():
-            if before[sku] is None:
-                redis_client.delete(key)
-            else:
-                redis_client.hset(key, "data", before[sku])
+            redis_client.delete(key)
+            if before[sku]:
+                redis_client.hset(key, mapping=before[sku])

@@ -569,18 +569,30 @@ def record_drill(drill: str, **figures: Any) -> None:
 
 
 def stock_disagreements() -> list[str]:
-    """Every SKU's held counter (``reserved:<sku>``) against the reservations that hold or
-    committed it: a doubled hold or a lost release shows as a difference."""
+    """Every SKU's units taken (its ``stock:<sku>`` ledger plus an older release's
+    ``reserved:<sku>`` counter, as ``workflow_host.stock`` reads them) against the
+    reservations that hold or committed it: a doubled hold or a lost release shows as a
+    difference."""
     reservations = redis_many(WF, redis_keys(WF, "reservation:*"))
     expected: dict[str, int] = {}
     for res in reservations.values():
         if res and res.get("status") in ("held", "committed"):
             for sku, qty in res["lines"].items():
                 expected[sku] = expected.get(sku, 0) + qty
-    counters = redis_many(WF, redis_keys(WF, "reserved:*"))
-    got = {key.split(":", 1)[1]: int(v or 0) for key, v in counters.items()}
+    got: dict[str, int] = {}
+    for key, v in redis_many(WF, redis_keys(WF, "reserved:*")).items():
+        got[key.split(":", 1)[1]] = int(v or 0)
+    for key, ledger in redis_many(WF, redis_keys(WF, "stock:*")).items():
+        ledger = ledger or {}
+        sku = key.split(":", 1)[1]
+        got[sku] = (
+            got.get(sku, 0)
+            + ledger.get("sold", 0)
+            + sum(ledger.get("holds", {}).values())
+            - sum(ledger.get("legacy_released", {}).values())
+        )
     return [
-        f"{sku}: counter {got.get(sku, 0)}, reservations {expected.get(sku, 0)}"
+        f"{sku}: taken {got.get(sku, 0)}, reservations {expected.get(sku, 0)}"
         for sku in sorted(set(got) | set(expected))
         if got.get(sku, 0) != expected.get(sku, 0)
     ]

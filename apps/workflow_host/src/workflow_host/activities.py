@@ -37,10 +37,10 @@ from snacktopus_core import catalog, sidecar
 from snacktopus_core.events import SCHEMAS, SafetyFlag
 from snacktopus_core.models import Basket, OrderRequest, Profile
 from snacktopus_core.safety import check_basket, check_text, verdict
-from snacktopus_core.state import Conflict, StateStore, retry_on_conflict
+from snacktopus_core.state import Conflict, retry_on_conflict
 from snacktopus_core.telemetry import context_from_traceparent, current_trace_id
 
-from workflow_host import metrics, store
+from workflow_host import metrics, stock, store
 from workflow_host.runs import TERMINAL, RunRecord
 from workflow_host.settings import get_settings
 
@@ -211,13 +211,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _reserved(skus: list[str]) -> dict[str, int]:
-    if not skus:
-        return {}
-    values = store.state().get_many([f"reserved:{s}" for s in skus])
-    return {k.removeprefix("reserved:"): int(v) for k, (v, _) in values.items() if v is not None}
-
-
 # ----------------------------------------------------------------------------- steps
 class ProfileInput(StepInput):
     user_id: str
@@ -239,7 +232,7 @@ def catalog_lookup(data: BranchInput) -> CatalogResult:
     found = catalog.search(data.order.request, exclude_allergens=excluded, diets=diets, limit=80)
     if not found:  # a diet nobody stocks: fall back to the allergen filter alone
         found = catalog.search(data.order.request, exclude_allergens=excluded, limit=80)
-    held = _reserved([i.sku for i in found])
+    held = stock.taken([i.sku for i in found])
     available = {i.sku: i.stock - held.get(i.sku, 0) for i in found}
     return CatalogResult(
         candidates=[sku for sku, units in available.items() if units > 0],
@@ -330,59 +323,37 @@ def reserve_inventory(data: BasketInput) -> dict[str, Any]:
 
 
 def _reserve(data: BasketInput) -> dict[str, Any]:
-    """One attempt of :func:`reserve_inventory`: read, check, write with the ETags read."""
+    """One attempt of :func:`reserve_inventory`: the units first (:mod:`stock`, which may
+    apply partly and completes on a retry), then the reservation record, with the ETag of
+    the ``new`` record this attempt read or created."""
     state = store.state()
     key = f"reservation:{data.order_id}"
-    # The reservation and the stock counters in one round trip.
-    held = state.get_many([key, *(f"reserved:{line.sku}" for line in data.basket.lines)])
-    existing, res_etag = held[key]
+    existing, res_etag = state.get(key)
     if existing and existing.get("status") != "new":
         return existing
-    counts = _held_counts(state, held, [line.sku for line in data.basket.lines])
-    items = catalog.by_sku()
-    for line in data.basket.lines:
-        left = items[line.sku].stock - counts[line.sku][0]
-        if left < line.quantity:
-            return {
-                "order_id": data.order_id,
-                "status": "out_of_stock",
-                "detail": f"out of stock: {line.sku} has {left} available, {line.quantity} asked",
-            }
-    reservation = {
-        "order_id": data.order_id,
-        "status": "held",
-        "lines": {line.sku: line.quantity for line in data.basket.lines},
-        "held_at": _now(),
-    }
-    upserts = {
-        f"reserved:{line.sku}": (counts[line.sku][0] + line.quantity, counts[line.sku][1])
-        for line in data.basket.lines
-    }
     if res_etag is None:
         if not state.create(key, {"order_id": data.order_id, "status": "new"}):
             raise Conflict(f"{key}: created by a concurrent attempt")  # start over
         _, res_etag = state.get(key)
-    upserts[key] = (reservation, res_etag)
-    state.transact(upserts)
+    lines = {line.sku: line.quantity for line in data.basket.lines}
+    items = catalog.by_sku()
+    if short := stock.hold(data.order_id, lines, {sku: items[sku].stock for sku in lines}):
+        return {"order_id": data.order_id, "status": "out_of_stock", "detail": short}
+    reservation = {
+        "order_id": data.order_id,
+        "status": "held",
+        "lines": lines,
+        "ledger": "stock",
+        "held_at": _now(),
+    }
+    state.put(key, reservation, res_etag)
     return reservation
 
 
-def _held_counts(
-    state: StateStore, held: dict[str, tuple[Any, str | None]], skus: list[str]
-) -> dict[str, tuple[int, str | None]]:
-    """``{sku: (units held, etag)}``; a SKU's first hold creates its counter, so that its
-    ETag guards it from then on."""
-    counts = {}
-    for sku in skus:
-        value, etag = held[f"reserved:{sku}"]
-        if etag is None:
-            state.create(f"reserved:{sku}", 0)
-            value, etag = state.get(f"reserved:{sku}")
-        counts[sku] = (int(value or 0), etag)
-    return counts
-
-
 def _release_reservation(order_id: str, final_status: str) -> dict[str, Any]:
+    """Ends a held reservation as ``released`` (units back) or ``committed`` (units
+    sold): the stock ledger first, then the record, so a retry finishes what a fault
+    interrupted."""
     state = store.state()
     key = f"reservation:{order_id}"
 
@@ -390,15 +361,12 @@ def _release_reservation(order_id: str, final_status: str) -> dict[str, Any]:
         reservation, res_etag = state.get(key)
         if not reservation or reservation.get("status") != "held":
             return reservation or {"order_id": order_id, "status": "none"}
-        upserts: dict[str, tuple[Any, str | None]] = {}
-        if final_status == "released":
-            held = state.get_many([f"reserved:{sku}" for sku in reservation["lines"]])
-            for sku, qty in reservation["lines"].items():
-                value, etag = held[f"reserved:{sku}"]
-                upserts[f"reserved:{sku}"] = (max(0, int(value or 0) - qty), etag)
+        # Without the mark: held by a release before the ledger (module stock).
+        legacy = reservation.get("ledger") != "stock"
+        end = stock.release if final_status == "released" else stock.sell
+        end(order_id, reservation["lines"], legacy=legacy)
         reservation = {**reservation, "status": final_status, f"{final_status}_at": _now()}
-        upserts[key] = (reservation, res_etag)
-        state.transact(upserts)
+        state.put(key, reservation, res_etag)
         return reservation
 
     return retry_on_conflict(attempt, f"release {order_id}")

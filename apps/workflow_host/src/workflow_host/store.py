@@ -10,7 +10,8 @@ Keys (Dapr prefixes them with the app id in Redis: ``workflow-host||<key>``):
                                so the runs it lists stay listed, never written
 - ``quote:<order_id>``        a held price quote            (undo: release_quote)
 - ``reservation:<order_id>``  reserved lines, held/released (undo: release_inventory)
-- ``reserved:<sku>``          units of a SKU currently held by all orders
+- ``stock:<sku>``             which orders hold or bought a SKU's units (:mod:`stock`)
+- ``reserved:<sku>``          units held and sold under releases before the ledger (read)
 - ``slot:<order_id>``         a held delivery slot          (undo: release_delivery_slot)
 - ``ledger:<order_id>``       the placed order (written once)
 - ``decision:<order_id>``     the first human decision accepted for an order
