@@ -230,6 +230,8 @@ def test_helm_unittest_suites_pass():
         ("global.imagePullPolicy=Sometimes", "imagePullPolicy"),
         ("redis.persistence.size=big", "size"),
         ("typo=1", "typo"),
+        ("agent.llmSlots=many", "llmSlots"),
+        ("agent.llmBackgroundSlots=3", "agent.llmBackgroundSlots (3) must not exceed"),
     ],
 )
 def test_values_schema_refuses_bad_values_with_the_field_named(setting, complaint):
@@ -939,3 +941,23 @@ def test_values_schema_takes_the_new_keys_and_refuses_a_bad_values_file(tmp_path
     r = helm(*args, str(tmp_path / "bad.yaml"))
     assert r.returncode != 0
     assert "schema" in r.stderr and named in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "want"),
+    [
+        ((), {"LLM_SLOTS": "2", "LLM_BACKGROUND_SLOTS": "1", "LLM_PRIORITY": "true"}),
+        (("--set", "ollama.numParallel=4"), {"LLM_SLOTS": "4"}),
+        (
+            ("--set", "agent.llmSlots=3", "--set", "agent.llmBackgroundSlots=2"),
+            {"LLM_SLOTS": "3", "LLM_BACKGROUND_SLOTS": "2"},
+        ),
+        (("--set", "agent.llmPriority=false"), {"LLM_PRIORITY": "false"}),
+    ],
+)
+def test_the_model_gate_follows_the_model_slots_unless_set(settings, want):
+    docs = by_key(rendered("default", *settings))
+    spec = pod_spec(docs[("Deployment", "agent-shell")])
+    app = next(c for c in spec["containers"] if c["name"] != "daprd")
+    env = {e["name"]: e.get("value") for e in app["env"]}
+    assert {k: env.get(k) for k in want} == want

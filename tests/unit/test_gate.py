@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from agent_shell.concierge import Concierge
 from agent_shell.gate import ModelGate
+from agent_shell.settings import AgentSettings
 
 
 async def _hold(gate: ModelGate, kind: str, log: list[str], name: str, release: asyncio.Event):
@@ -119,3 +121,52 @@ def test_a_cancelled_wait_frees_nothing_it_did_not_hold():
 def test_background_slots_beyond_the_slots_are_refused():
     with pytest.raises(ValueError, match="background slots"):
         ModelGate(1, 2)
+
+
+def test_without_priority_every_call_waits_in_one_line_for_any_slot():
+    """LLM_PRIORITY=false: first come first served, and an order's recommend calls may
+    then use every slot (none is kept for asks)."""
+
+    async def scenario():
+        gate, log, release = ModelGate(2, 1, priority=False), [], asyncio.Event()
+        tasks = [
+            asyncio.create_task(_hold(gate, kind, log, name, release))
+            for kind, name in [
+                ("background", "recommend-0"),
+                ("background", "recommend-1"),
+                ("background", "recommend-2"),
+                ("interactive", "ask"),
+            ]
+        ]
+        await _settle()
+        seen = list(log)
+        release.set()
+        await asyncio.gather(*tasks)
+        return seen, log, gate.running
+
+    seen, log, running = asyncio.run(scenario())
+    assert seen == ["recommend-0", "recommend-1"]
+    assert log[2:] == ["recommend-2", "ask"]
+    assert running == {"interactive": 0, "background": 0}
+
+
+def test_the_concierge_degrades_a_call_that_would_start_past_half_its_deadline():
+    """No model call starts with less than half of LLM_TIMEOUT_S left: the concierge's
+    slot waits at most that long, then the call degrades without reaching the model."""
+
+    async def scenario():
+        settings = AgentSettings(_env_file=None, llm_slots=1, llm_timeout_s=2.0)
+        concierge = Concierge(settings, brain=None)
+        release = asyncio.Event()
+        holder = asyncio.create_task(_hold(concierge.gate, "interactive", [], "ask", release))
+        await _settle()
+        start = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            async with concierge._slot("background"):
+                raise AssertionError("reached the model")
+        waited = asyncio.get_running_loop().time() - start
+        release.set()
+        await holder
+        return waited
+
+    assert 0.9 <= asyncio.run(scenario()) < 1.9  # half of 2 s, not all of it

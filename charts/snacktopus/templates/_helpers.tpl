@@ -65,6 +65,10 @@ snacktopus.dev/client: "true"
 {{- if and (not $r.enabled) $r.auth.enabled (not $r.auth.existingSecret) -}}
 {{- fail "an external Redis with redis.auth.enabled needs redis.auth.existingSecret (a Secret holding its password); or set redis.auth.enabled=false" -}}
 {{- end -}}
+{{- $slots := int (.Values.agent.llmSlots | default .Values.ollama.numParallel) -}}
+{{- if gt (int .Values.agent.llmBackgroundSlots) $slots -}}
+{{- fail (printf "agent.llmBackgroundSlots (%v) must not exceed the model slots (%v: agent.llmSlots, or ollama.numParallel when 0)" .Values.agent.llmBackgroundSlots $slots) -}}
+{{- end -}}
 {{- $s := .Values.shutdown -}}
 {{- if lt (int $s.terminationGracePeriodSeconds) (add $s.sidecarBlockSeconds $s.sidecarGracefulSeconds | int) -}}
 {{- fail (printf "shutdown.terminationGracePeriodSeconds (%v) must be at least shutdown.sidecarBlockSeconds + shutdown.sidecarGracefulSeconds (%v): the kubelet would kill the sidecar mid-shutdown" $s.terminationGracePeriodSeconds (add $s.sidecarBlockSeconds $s.sidecarGracefulSeconds)) -}}

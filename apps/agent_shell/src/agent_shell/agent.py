@@ -23,7 +23,7 @@ from dapr_agents import AgentRunner, DaprChatClient, DurableAgent, tool
 from opentelemetry import trace
 from snacktopus_core.retry import poll_until
 
-from agent_shell import llm, metrics, tools
+from agent_shell import metrics, tools
 from agent_shell.settings import AgentSettings
 
 log = logging.getLogger("agent_shell.agent")
@@ -140,19 +140,15 @@ class Brain:
         with tracer.start_as_current_span(AGENT_RUN_SPAN) as span:
             span.set_attribute("snacktopus.agent.instance_id", instance_id)
             try:
-                # One of the process's model slots for the agent's whole run (llm.slot).
+                # The caller holds a model slot for the agent's whole run (gate.py).
                 raw = await asyncio.wait_for(
-                    llm.limited(
-                        self.settings,
-                        lambda: self.runner.run(
-                            self.agent,
-                            {"task": task},
-                            instance_id=instance_id,
-                            wait=True,
-                            timeout_in_seconds=int(self.settings.llm_timeout_s) + 1,
-                            log=False,
-                        ),
-                        since=start,
+                    self.runner.run(
+                        self.agent,
+                        {"task": task},
+                        instance_id=instance_id,
+                        wait=True,
+                        timeout_in_seconds=int(self.settings.llm_timeout_s) + 1,
+                        log=False,
                     ),
                     timeout=self.settings.llm_timeout_s,
                 )

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -196,22 +195,21 @@ class Concierge:
         self.settings = settings
         self.brain = brain
         self.memory = Memory(settings, summarize=self._summarize)
-        self.gate = (
-            ModelGate(settings.llm_slots, settings.llm_background_slots)
-            if settings.llm_priority
-            else None
+        self.gate = ModelGate(
+            settings.llm_slots, settings.llm_background_slots, priority=settings.llm_priority
         )
         self._tasks: set[asyncio.Task] = set()
 
     def _slot(self, kind: Kind) -> AbstractAsyncContextManager[Any]:
-        """A model slot (gate.py), waited for at most the model's own deadline; without
-        the gate (``LLM_PRIORITY=false``) every call goes straight to the model."""
-        if self.gate is None:
-            return contextlib.nullcontext()
-        return self.gate.admit(kind, wait_s=self.settings.llm_timeout_s)
+        """A model slot (gate.py), waited for at most half of ``LLM_TIMEOUT_S``: a call
+        started later would likely be given up on mid-answer while daprd and Ollama still
+        finish it, for nobody, and the calls behind it wait; under overload that turned
+        nearly every answer into a timeout (test plan, Appendix C). Such a caller degrades
+        at once instead."""
+        return self.gate.admit(kind, wait_s=self.settings.llm_timeout_s / 2)
 
     def _busy(self) -> str:
-        return f"model busy: no slot within {self.settings.llm_timeout_s:g} s"
+        return f"model busy: no slot within {self.settings.llm_timeout_s / 2:g} s"
 
     def spawn(self, work: Coroutine[Any, Any, Outcome]) -> asyncio.Task[Outcome]:
         """Runs ``work`` to its end even if whoever awaits it leaves (a streamed answer

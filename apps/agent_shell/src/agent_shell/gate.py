@@ -13,6 +13,11 @@ of every model call agent-shell makes and keeps Ollama's own queue empty:
 
 The orders' recommend calls queue here instead, bounded by the caller's deadline (a
 recommend call past it gets the template explanation, as when the model is slow).
+
+With ``priority`` off (``LLM_PRIORITY=false``, what the load test compares) every call
+waits in one line, first come first served, for any of the slots: the gate then only
+keeps the queue out of Ollama, where a call its caller gave up on is still answered, for
+nobody (test plan, Appendix C).
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ Kind = Literal["interactive", "background"]
 
 
 class ModelGate:
-    def __init__(self, slots: int, background_slots: int) -> None:
+    def __init__(self, slots: int, background_slots: int, *, priority: bool = True) -> None:
         if not 1 <= background_slots <= slots:
             raise ValueError(f"background slots {background_slots} not in 1..{slots}")
         self.slots, self.background_slots = slots, background_slots
+        self.priority = priority
         self.running: dict[Kind, int] = {"interactive": 0, "background": 0}
         self.waiting: dict[Kind, deque[asyncio.Future[None]]] = {
             "interactive": deque(),
@@ -44,9 +50,10 @@ class ModelGate:
     async def admit(self, kind: Kind, wait_s: float | None = None) -> AsyncIterator[None]:
         """Holds a slot for the block; waits for one first, at most ``wait_s`` seconds
         (then ``TimeoutError``, the block never runs)."""
+        label, kind = kind, kind if self.priority else "interactive"  # one line
         ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiting[kind].append(ticket)
-        metrics.MODEL_QUEUE.labels(kind).inc()
+        metrics.MODEL_QUEUE.labels(label).inc()
         start = time.perf_counter()
         try:
             self._admit_next()
@@ -58,8 +65,8 @@ class ModelGate:
                 self.waiting[kind].remove(ticket)
             raise
         finally:
-            metrics.MODEL_QUEUE.labels(kind).dec()
-        metrics.MODEL_WAIT.labels(kind).observe(time.perf_counter() - start)
+            metrics.MODEL_QUEUE.labels(label).dec()
+        metrics.MODEL_WAIT.labels(label).observe(time.perf_counter() - start)
         try:
             yield
         finally:

@@ -2,6 +2,8 @@
 
 Every call has a hard deadline (``llm_timeout_s``) on top of the sidecar's resiliency
 policy, so a slow or absent Ollama turns into a degraded answer, never a hung request.
+How many calls run at once, and whose first, is the model gate's (gate.py, held by the
+concierge around every call).
 """
 
 from __future__ import annotations
@@ -9,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from dapr.clients.grpc import conversation
 from opentelemetry import trace
@@ -23,36 +22,6 @@ from agent_shell.settings import AgentSettings
 
 log = logging.getLogger("agent_shell.llm")
 tracer = trace.get_tracer("agent-shell")
-
-
-T = TypeVar("T")
-# Per event loop (an asyncio primitive is bound to the loop it first waits in).
-_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def slot(settings: AgentSettings) -> asyncio.Semaphore:
-    """The process's model slots (``llm_max_in_flight``), shared by ``/recommend``'s and
-    ``/ask``'s calls. A caller holds one for its whole call."""
-    n = settings.llm_max_in_flight
-    mine = _slots.setdefault(asyncio.get_running_loop(), {})
-    if n not in mine:
-        mine[n] = asyncio.Semaphore(n)
-    return mine[n]
-
-
-async def limited(
-    settings: AgentSettings, make: Callable[[], Awaitable[T]], *, since: float | None = None
-) -> T:
-    """``make()``'s call, made once a slot is free, and only while at least half of
-    ``llm_timeout_s`` is left of the caller's deadline (``since``, a ``perf_counter``
-    time, plus ``llm_timeout_s``). A call started later would likely be given up on
-    mid-answer, and daprd and Ollama would still finish it, for nobody, while the calls
-    queued behind it wait: under overload that turned nearly every answer into a timeout
-    (test plan, Appendix C). Such a caller degrades at once instead."""
-    async with slot(settings):
-        if since is not None and time.perf_counter() - since > settings.llm_timeout_s / 2:
-            raise TimeoutError("no model slot free within half of LLM_TIMEOUT_S")
-        return await make()
 
 
 class LLMResult(BaseModel):
@@ -87,9 +56,7 @@ async def converse(
                 # 0 is not forwarded: the Modelfile's greedy decoding applies.
                 temperature=0.0,
             )
-            resp = await asyncio.wait_for(
-                limited(settings, call, since=start), timeout=settings.llm_timeout_s
-            )
+            resp = await asyncio.wait_for(call(), timeout=settings.llm_timeout_s)
             out = resp.outputs[0]
             text = (out.choices[0].message.content or "").strip() if out.choices else ""
             usage = out.usage

@@ -24,14 +24,11 @@ class AgentSettings(RetentionSettings):
     )
     # Past this the answer comes from the tools alone, marked degraded (never hangs).
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
-    # Model calls in flight at once from this process (Ollama's OLLAMA_NUM_PARALLEL slots):
-    # the rest wait here, within their LLM_TIMEOUT_S, rather than in Ollama's queue, where a
-    # call its caller gave up on is still answered, for nobody (make load, test plan C).
-    llm_max_in_flight: int = Field(default=2, ge=1, le=64)
     # The model gate (gate.py): calls in flight at once, as many as the model's parallel
-    # slots (OLLAMA_NUM_PARALLEL); /recommend calls at most LLM_BACKGROUND_SLOTS of them,
-    # so a person's /ask always finds one free. LLM_PRIORITY=false sends every call
-    # straight to the model, first come first served (what the load test compares).
+    # slots (OLLAMA_NUM_PARALLEL); the rest wait here, at most half of LLM_TIMEOUT_S, not
+    # in Ollama's queue. /recommend calls use at most LLM_BACKGROUND_SLOTS of them, so a
+    # person's /ask always finds one free; LLM_PRIORITY=false puts every call in one line,
+    # first come first served (what the load test compares).
     llm_slots: int = Field(default=2, ge=1, le=64)
     llm_background_slots: int = Field(default=1, ge=1, le=64)
     llm_priority: bool = True
