@@ -569,30 +569,30 @@ def record_drill(drill: str, **figures: Any) -> None:
 
 
 def stock_disagreements() -> list[str]:
-    """Every SKU's units taken (its ``stock:<sku>`` ledger plus an older release's
-    ``reserved:<sku>`` counter, as ``workflow_host.stock`` reads them) against the
-    reservations that hold or committed it: a doubled hold or a lost release shows as a
-    difference."""
-    reservations = redis_many(WF, redis_keys(WF, "reservation:*"))
-    expected: dict[str, int] = {}
-    for res in reservations.values():
-        if res and res.get("status") in ("held", "committed"):
-            for sku, qty in res["lines"].items():
-                expected[sku] = expected.get(sku, 0) + qty
-    got: dict[str, int] = {}
-    for key, v in redis_many(WF, redis_keys(WF, "reserved:*")).items():
-        got[key.split(":", 1)[1]] = int(v or 0)
-    for key, ledger in redis_many(WF, redis_keys(WF, "stock:*")).items():
-        ledger = ledger or {}
-        sku = key.split(":", 1)[1]
-        got[sku] = (
-            got.get(sku, 0)
-            + ledger.get("sold", 0)
-            + sum(ledger.get("holds", {}).values())
-            - sum(ledger.get("legacy_released", {}).values())
-        )
-    return [
-        f"{sku}: taken {got.get(sku, 0)}, reservations {expected.get(sku, 0)}"
-        for sku in sorted(set(got) | set(expected))
-        if got.get(sku, 0) != expected.get(sku, 0)
-    ]
+    """Every SKU's stock ledger (``stock:<sku>``, ``workflow_host.stock``) against the
+    reservations held through it: its ``holds`` exactly the held ones (order and units),
+    its ``sold`` the committed ones' units. A doubled or lost hold, a lost release or a
+    sale counted twice shows as a difference. Reservations of a release before the ledger
+    (counted in ``reserved:<sku>``, whose earlier drills left it short) are not judged."""
+    holds: dict[str, dict[str, int]] = {}
+    sold: dict[str, int] = {}
+    for res in redis_many(WF, redis_keys(WF, "reservation:*")).values():
+        if not res or res.get("ledger") != "stock":
+            continue
+        for sku, qty in res["lines"].items():
+            if res["status"] == "held":
+                holds.setdefault(sku, {})[res["order_id"]] = qty
+            elif res["status"] == "committed":
+                sold[sku] = sold.get(sku, 0) + qty
+    ledgers = {
+        key.split(":", 1)[1]: ledger or {}
+        for key, ledger in redis_many(WF, redis_keys(WF, "stock:*")).items()
+    }
+    problems = []
+    for sku in sorted(set(ledgers) | set(holds) | set(sold)):
+        ledger = ledgers.get(sku, {})
+        if ledger.get("holds", {}) != holds.get(sku, {}):
+            problems.append(f"{sku}: holds {ledger.get('holds')}, reservations {holds.get(sku)}")
+        if ledger.get("sold", 0) != sold.get(sku, 0):
+            problems.append(f"{sku}: sold {ledger.get('sold', 0)}, committed {sold.get(sku, 0)}")
+    return problems
