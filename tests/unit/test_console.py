@@ -280,3 +280,46 @@ def test_a_streamed_answer_shows_its_basket_while_the_explanation_is_written():
     )
     assert 'id="answer-text"' in done and 'id="explanation"' in done
     assert 'id="explanation-pending"' not in done
+
+
+def _dapr_unreachable(order_id: str):
+    """An injected fault: Dapr's view of the workflow cannot be read (the page then shows
+    the run record alone, as it does in production when the sidecar blinks)."""
+    from snacktopus_core.errors import StateUnavailable
+
+    raise StateUnavailable(f"injected: the workflow of {order_id} unreadable")
+
+
+def test_an_order_page_never_carries_a_version_newer_than_it_shows(monkeypatch):
+    """The run changes (a vote lands) while the page is served: each store read returns
+    the next state. The page's version must be that of the record it shows, so the live
+    stream's first event (the newest) makes the page fetch again; a version read apart
+    from the content could be the newer one, and the page would stay stale for good."""
+    import asyncio
+    import re
+
+    from starlette.requests import Request
+    from workflow_host import approvals, store
+    from workflow_host.console import routes, views
+
+    script = [_run_value("awaiting_approval", 0), *[_run_value("completed", 1)] * 3]
+    monkeypatch.setattr(store, "state", lambda: ScriptedStore(script))
+    monkeypatch.setattr(approvals, "workflow_status", _dapr_unreachable)  # fault injected
+    monkeypatch.setattr(routes, "LIVE_EVERY_S", 0)
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    request = Request(scope)
+    sess = sessions.Session(sid="abc", approver="alice", fp="f" * 64)
+
+    html = routes.order(request, "o-1", sess).body.decode()
+    version = re.search(r'data-version="([0-9a-f]+)"', html).group(1)
+
+    async def first_event() -> dict:
+        stream = routes._changes(Page(polls=1), lambda: views.order_signature("o-1"))
+        async for event in stream:
+            return event
+        raise AssertionError("the stream sent nothing")
+
+    newest = asyncio.run(first_event())["data"]
+    live = html.split('id="order"', 1)[1]
+    assert "awaiting" in live.lower() and "completed" not in live.lower()  # the first read
+    assert version != newest, "the page shows the old run under the newest version"

@@ -185,8 +185,7 @@ async def _changes(request: Request, signature: Callable[[], str]) -> AsyncItera
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 def order(request: Request, order_id: str, sess: Approver) -> Response:
     o = views.order_page(order_id, sess.approver)
-    version = digest(views.order_signature(order_id))
-    return page(request, "order.html", sess, o=o, version=version)
+    return page(request, "order.html", sess, o=o, version=digest(o.signature))
 
 
 @router.get("/orders/{order_id}/live", response_class=HTMLResponse)

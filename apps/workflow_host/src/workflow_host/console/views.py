@@ -46,6 +46,12 @@ class OrderPage:
     trace_url: str | None
 
     @property
+    def signature(self) -> str:
+        """Of the very record this page shows: a version read apart from it could be
+        newer than what is shown, and the live stream would then never refetch."""
+        return signature_of(self.run)
+
+    @property
     def over_budget(self) -> bool:
         return bool(self.run and self.run.total_usd > self.run.request.budget_usd)
 
@@ -108,7 +114,11 @@ def inbox_signature() -> str:
 
 
 def order_signature(order_id: str) -> str:
-    run = approvals.load_run(order_id)
+    return signature_of(approvals.load_run(order_id))
+
+
+def signature_of(run: RunRecord | None) -> str:
+    """What changes whenever the order page would: its status and last update."""
     return f"{run.status}|{run.updated_at.isoformat()}" if run else "none"
 
 
