@@ -953,9 +953,12 @@ def test_values_schema_takes_the_new_keys_and_refuses_a_bad_values_file(tmp_path
             {"LLM_SLOTS": "3", "LLM_BACKGROUND_SLOTS": "2"},
         ),
         (("--set", "agent.llmPriority=false"), {"LLM_PRIORITY": "false"}),
+        # Answers name the model the llm component runs, not the app's own default.
+        ((), {"LLM_MODEL_LABEL": "smollm2:135m"}),
+        (("--set", "ollama.model=gemma3:270m"), {"LLM_MODEL_LABEL": "gemma3:270m"}),
     ],
 )
-def test_the_model_gate_follows_the_model_slots_unless_set(settings, want):
+def test_the_agent_env_follows_the_model_unless_set(settings, want):
     docs = by_key(rendered("default", *settings))
     spec = pod_spec(docs[("Deployment", "agent-shell")])
     app = next(c for c in spec["containers"] if c["name"] != "daprd")
