@@ -28,11 +28,12 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import time
 import uuid
 from pathlib import Path
 
 from locust import HttpUser, between, constant, events, task
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
 
@@ -51,6 +52,8 @@ class LoadSettings(BaseSettings):
     load_shopper_wait_s: tuple[float, float] = (8.0, 16.0)
     # One Approver user in this process (the in-cluster Job); `make load` runs approver.py.
     load_approver: bool = False
+    # After the load stops: how long the approver goes on answering orders it started.
+    load_approver_drain_s: float = Field(default=120, ge=0, le=3600)
 
     @field_validator("load_kinds")
     @classmethod
@@ -135,17 +138,36 @@ class Shopper(HttpUser):
         order_id, body = _order()
         base = f"{SETTINGS.workflow_dapr_url}/v1.0/workflows/dapr/snacktopus/start"
         url = f"{base}?instanceID={order_id}"
-        with self.client.post(
-            url,
-            json=body,
-            headers=HEADERS,
-            name="POST dapr workflow start",
-            catch_response=True,
-        ) as r:
-            if r.status_code == 202:
-                _record(order_id)
-            else:
-                r.failure(f"{r.status_code}: {r.text[:200]}")
+        # A connection cut by a sidecar leaving (a rolling upgrade) is retried, as any
+        # client does; the instance id makes the retry safe: if the first start went
+        # through, Dapr refuses the second and the instance is there to read.
+        for attempt in range(3):
+            with self.client.post(
+                url,
+                json=body,
+                headers=HEADERS,
+                name="POST dapr workflow start",
+                catch_response=True,
+            ) as r:
+                if r.status_code == 202 or (attempt and _exists(order_id)):
+                    r.success()
+                    _record(order_id)
+                    return
+                if r.status_code != 0 or attempt == 2:
+                    r.failure(f"{r.status_code}: {r.text[:200]}")
+                    return
+                r.success()  # cut off: counted once, by the attempt that settles it
+            time.sleep(1)
+
+
+def _exists(order_id: str) -> bool:
+    import requests  # here, not above: locust's gevent must patch ssl first
+
+    url = f"{SETTINGS.workflow_dapr_url}/v1.0/workflows/dapr/{order_id}"
+    try:
+        return requests.get(url, headers=HEADERS, timeout=10).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 class Asker(HttpUser):
@@ -172,35 +194,94 @@ if SETTINGS.load_approver:
         wait_time = constant(1)
         fixed_count = 1
 
-        def on_start(self) -> None:
-            self.answered: set[str] = set()
-
         @task
         def answer(self) -> None:
             params = {"status": "awaiting_approval", "limit": 1000}
             r = self.client.get("/orders", params=params, name="GET /orders (approver)")
-            if r.status_code != 200:
-                return
-            for row in r.json():
-                oid = row["order_id"]
-                kind = oid.split("-")[1] if oid.startswith("load-") else None
-                if oid not in self.answered and kind in ("approve", "reject"):
+            if r.status_code == 200:
+                for oid, kind in _to_answer(r.json()):
                     self._raise(oid, kind)
 
         def _raise(self, oid: str, kind: str) -> None:
-            url = f"{SETTINGS.workflow_dapr_url}/v1.0/workflows/dapr/{oid}/raiseEvent/humanApproval"
-            body = {"decision": kind, "approver": "load-approver"}
             with self.client.post(
-                url, json=body, headers=HEADERS, name="POST dapr raiseEvent", catch_response=True
+                _raise_url(oid),
+                json={"decision": kind, "approver": "load-approver"},
+                headers=HEADERS,
+                name="POST dapr raiseEvent",
+                catch_response=True,
             ) as r:
                 if r.status_code == 202:
-                    self.answered.add(oid)
+                    ANSWERED.add(oid)
                 else:
                     r.failure(f"{r.status_code}: {r.text[:200]}")
 
 
+ANSWERED: set[str] = set()
+# The statuses a run ends in (snacktopus_core.contracts.TERMINAL, written out: this file
+# runs alone in the chart's Locust image, from a ConfigMap, without the library).
+TERMINAL = frozenset({"completed", "blocked", "rejected", "timed_out", "failed"})
+
+
+def _to_answer(rows: list[dict]) -> list[tuple[str, str]]:
+    """The waiting ``load-approve-…``/``load-reject-…`` orders not answered yet."""
+    out = []
+    for row in rows:
+        oid = row["order_id"]
+        kind = oid.split("-")[1] if oid.startswith("load-") else None
+        if oid not in ANSWERED and kind in ("approve", "reject"):
+            out.append((oid, kind))
+    return out
+
+
+def _raise_url(oid: str) -> str:
+    return f"{SETTINGS.workflow_dapr_url}/v1.0/workflows/dapr/{oid}/raiseEvent/humanApproval"
+
+
+def _drain_approvals() -> None:
+    """After the load stops, the approver goes on until every approve/reject order the
+    load started has had its answer (or ``LOAD_APPROVER_DRAIN_S`` passed): an order that
+    reached its approval just after the stop would otherwise time out, against its kind."""
+    import requests  # here, not above: locust's gevent must patch ssl first
+
+    try:
+        started = set((OUT / "started.txt").read_text().split())
+    except OSError:
+        return
+    owed = {o for o in started if o.split("-")[1] in ("approve", "reject")}
+    deadline = time.monotonic() + SETTINGS.load_approver_drain_s
+    while owed - ANSWERED and time.monotonic() < deadline:
+        try:
+            r = requests.get(
+                f"{SETTINGS.workflow_url}/orders",
+                params={"status": "awaiting_approval", "limit": 1000},
+                timeout=10,
+            )
+            for oid, kind in _to_answer(r.json() if r.status_code == 200 else []):
+                body = {"decision": kind, "approver": "load-approver"}
+                if requests.post(_raise_url(oid), json=body, headers=HEADERS, timeout=10).ok:
+                    ANSWERED.add(oid)
+        except requests.RequestException:
+            pass  # a pod rolling: ask again
+        owed = {o for o in owed if o not in ANSWERED and _waiting_or_before(o)}
+        time.sleep(1)
+
+
+def _waiting_or_before(order_id: str) -> bool:
+    """Whether the order may still come to its approval (not ended yet)."""
+    import requests  # here, not above: locust's gevent must patch ssl first
+
+    try:
+        r = requests.get(f"{SETTINGS.workflow_url}/orders/{order_id}", timeout=10)
+    except requests.RequestException:
+        return True
+    run = r.json().get("run") if r.status_code == 200 else None
+    return run is None or run["status"] not in TERMINAL
+
+
 @events.test_stop.add_listener
 def _print_started(**_: object) -> None:
+    if SETTINGS.load_approver:
+        _drain_approvals()
     try:
         started = (OUT / "started.txt").read_text().split()
     except OSError:

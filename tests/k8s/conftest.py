@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -335,9 +336,18 @@ def redis_keys(app_id: str, pattern: str) -> list[str]:
 def start_order(http: httpx.Client, apps: Apps, **body: Any) -> str:
     body.setdefault("order_id", new_id("ord"))
     body.setdefault("user_id", new_id("u"))
-    r = http.post(f"{apps.workflow}/orders", json=body)
-    assert r.status_code == 202, r.text
-    return body["order_id"]
+    # A port-forward ends with the pod behind it (drills and upgrades replace pods) a
+    # moment before kubectl notices; the order id makes asking again safe: 200 then says
+    # the first attempt had started the run.
+    for attempt in range(5):
+        try:
+            r = http.post(f"{apps.workflow}/orders", json=body)
+        except httpx.TransportError:
+            time.sleep(2)
+            continue
+        assert r.status_code == 202 or (attempt and r.status_code == 200), r.text
+        return body["order_id"]
+    raise AssertionError(f"POST /orders for {body['order_id']}: no answer in 5 attempts")
 
 
 def run_record(http: httpx.Client, apps: Apps, order_id: str) -> dict[str, Any] | None:

@@ -70,3 +70,17 @@ def test_tools_and_load_tests_do_not_import_the_apps(folder):
     assert not {k: v for k, v in offenders.items() if v}, (
         "use snacktopus_core (contracts, errors, ...) or the apps' HTTP APIs"
     )
+
+
+def test_the_locust_scenario_knows_the_terminal_statuses_of_the_contract():
+    """loadtest/locustfile.py runs alone in the chart's Locust image (a ConfigMap, no
+    library), so it writes the terminal statuses out; they must stay the contract's."""
+    from snacktopus_core.contracts import TERMINAL
+
+    tree = ast.parse((Path(__file__).parents[2] / "loadtest" / "locustfile.py").read_text())
+    found = next(
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TERMINAL"
+    )
+    assert set(ast.literal_eval(found.args[0])) == TERMINAL
