@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -226,19 +226,31 @@ def secret(name: str, key: str) -> str:
 
 @dataclass
 class Apps:
-    """The apps' and Zipkin's addresses here. Each is a port-forward opened (again) when
-    asked: a forward ends with the pod behind it, which the drills kill on purpose."""
+    """The apps' and Zipkin's addresses here. Each app's is a port-forward to one of its
+    Ready pods, moved to another when that pod stops being Ready or starts terminating: a
+    forward to a Service stays bound to the pod it chose while that pod terminates (an
+    upgrade, a drill), and would go on reaching an app whose sidecar has already gone."""
 
     forwards: Callable[[str, int], Forward]
     dapr_token: str
+    bound: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def _app(self, app: str, port: int) -> str:
+        pod, checked = self.bound.get(app, ("", 0.0))
+        if time.monotonic() - checked > 2:  # at most one pod listing per app every 2 s
+            ready = pods_of(app)
+            pod = pod if pod in ready else (ready[0] if ready else pod)
+            assert pod, f"no ready pod of {app}"
+            self.bound[app] = (pod, time.monotonic())
+        return self.forwards(pod, port).url
 
     @property
     def agent(self) -> str:
-        return self.forwards("svc/agent-shell-api", 8001).url
+        return self._app("agent-shell", 8001)
 
     @property
     def workflow(self) -> str:
-        return self.forwards("svc/workflow-host-api", 8002).url
+        return self._app("workflow-host", 8002)
 
     @property
     def zipkin(self) -> str:
