@@ -196,8 +196,7 @@ if SETTINGS.load_approver:
 
         @task
         def answer(self) -> None:
-            params = {"status": "awaiting_approval", "limit": 1000}
-            r = self.client.get("/orders", params=params, name="GET /orders (approver)")
+            r = self.client.get("/orders", params=WAITING, name="GET /orders (approver)")
             if r.status_code == 200:
                 for oid, kind in _to_answer(r.json()):
                     self._raise(oid, kind)
@@ -205,7 +204,7 @@ if SETTINGS.load_approver:
         def _raise(self, oid: str, kind: str) -> None:
             with self.client.post(
                 _raise_url(oid),
-                json={"decision": kind, "approver": "load-approver"},
+                json=_decision(kind),
                 headers=HEADERS,
                 name="POST dapr raiseEvent",
                 catch_response=True,
@@ -217,6 +216,7 @@ if SETTINGS.load_approver:
 
 
 ANSWERED: set[str] = set()
+WAITING = {"status": "awaiting_approval", "limit": 1000}  # GET /orders: the approver's inbox
 # The statuses a run ends in (snacktopus_core.contracts.TERMINAL, written out: this file
 # runs alone in the chart's Locust image, from a ConfigMap, without the library).
 TERMINAL = frozenset({"completed", "blocked", "rejected", "timed_out", "failed"})
@@ -224,13 +224,22 @@ TERMINAL = frozenset({"completed", "blocked", "rejected", "timed_out", "failed"}
 
 def _to_answer(rows: list[dict]) -> list[tuple[str, str]]:
     """The waiting ``load-approve-…``/``load-reject-…`` orders not answered yet."""
-    out = []
-    for row in rows:
-        oid = row["order_id"]
-        kind = oid.split("-")[1] if oid.startswith("load-") else None
-        if oid not in ANSWERED and kind in ("approve", "reject"):
-            out.append((oid, kind))
-    return out
+    waiting = (row["order_id"] for row in rows)
+    return [(oid, _kind(oid)) for oid in waiting if oid not in ANSWERED and _decided(oid)]
+
+
+def _kind(order_id: str) -> str | None:
+    """The scenario's kind, written into the order id (``load-<kind>-…``)."""
+    return order_id.split("-")[1] if order_id.startswith("load-") else None
+
+
+def _decided(order_id: str) -> bool:
+    """Whether the approver answers this order (the others are left to their timeout)."""
+    return _kind(order_id) in ("approve", "reject")
+
+
+def _decision(kind: str) -> dict[str, str]:
+    return {"decision": kind, "approver": "load-approver"}
 
 
 def _raise_url(oid: str) -> str:
@@ -247,18 +256,14 @@ def _drain_approvals() -> None:
         started = set((OUT / "started.txt").read_text().split())
     except OSError:
         return
-    owed = {o for o in started if o.split("-")[1] in ("approve", "reject")}
+    owed = {o for o in started if _decided(o)}
     deadline = time.monotonic() + SETTINGS.load_approver_drain_s
     while owed - ANSWERED and time.monotonic() < deadline:
         try:
-            r = requests.get(
-                f"{SETTINGS.workflow_url}/orders",
-                params={"status": "awaiting_approval", "limit": 1000},
-                timeout=10,
-            )
+            r = requests.get(f"{SETTINGS.workflow_url}/orders", params=WAITING, timeout=10)
             for oid, kind in _to_answer(r.json() if r.status_code == 200 else []):
-                body = {"decision": kind, "approver": "load-approver"}
-                if requests.post(_raise_url(oid), json=body, headers=HEADERS, timeout=10).ok:
+                answer = _decision(kind)
+                if requests.post(_raise_url(oid), json=answer, headers=HEADERS, timeout=10).ok:
                     ANSWERED.add(oid)
         except requests.RequestException:
             pass  # a pod rolling: ask again
