@@ -150,7 +150,7 @@ SMALL_RUN_STEPS = {
     "reserve_inventory",
     "hold_delivery_slot",
     "place_order",
-    "publish_event",
+    "finish_run",  # the last save and order.completed (lean-run-v1)
 }
 
 

@@ -383,7 +383,8 @@ def test_an_order_whose_stock_is_gone_fails_on_the_first_try_and_holds_nothing(
     http, stack, user, redis_client
 ):
     """Out of stock is an answer, not a fault: reserve_inventory runs once (no store
-    retries), holds nothing, and the run fails with the reason, its quote released."""
+    retries), holds nothing, and the run fails with the reason, its quote released and the
+    delivery slot it held at the same time (lean-run-v1) given back."""
     items = by_sku()
     keys = {sku: f"{WF}||stock:{sku}" for sku in items}
     before = {sku: redis_client.hgetall(key) for sku, key in keys.items()}
@@ -402,10 +403,12 @@ def test_an_order_whose_stock_is_gone_fails_on_the_first_try_and_holds_nothing(
         run = wait_run(http, stack, order_id)
         assert run["status"] == "failed", run
         assert run["reason"].startswith("out of stock: "), run["reason"]
-        assert run["side_effects"] == ["price_quote"]
-        assert run["compensations"] == ["release_quote"]
-        assert [s["step"] for s in run["steps"]][-2:] == ["reserve_inventory", "compensation"]
-        assert run["steps"][-2]["status"] == "failed"
+        assert run["side_effects"] == ["price_quote", "hold_delivery_slot"]
+        assert run["compensations"] == ["release_delivery_slot", "release_quote"]
+        steps = {s["step"]: s["status"] for s in run["steps"]}
+        assert list(steps)[-3:] == ["reserve_inventory", "hold_delivery_slot", "compensation"]
+        assert (steps["reserve_inventory"], steps["hold_delivery_slot"]) == ("failed", "ok")
+        assert redis_json(redis_client, WF, f"slot:{order_id}")["status"] == "released"
         assert _step_count(http, stack, "reserve_inventory") == tries + 1
         reservation = redis_json(redis_client, WF, f"reservation:{order_id}") or {}
         assert reservation.get("status") != "held"

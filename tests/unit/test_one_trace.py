@@ -114,22 +114,24 @@ def test_save_run_keeps_the_orders_trace(spans, saved):
 
 
 # ----------------------------------------------------------------------------- workflow
-def run(monkeypatch, raw: dict[str, Any], save_answer: Any) -> FakeOrchestrationContext:
+def run(
+    monkeypatch, raw: dict[str, Any], save_answer: Any, *, patched: bool = True
+) -> FakeOrchestrationContext:
     monkeypatch.setattr(workflow, "get_settings", settings)
     table = {**ANSWERS, "save_run": save_answer}
-    ctx = FakeOrchestrationContext(lambda name, _input: table.get(name))
+    ctx = FakeOrchestrationContext(lambda name, _input: table.get(name), patched=patched)
     result = drive(workflow.snacktopus, ctx, raw)
     assert result["status"] == "completed"
     return ctx
 
 
-COMPLETED = [*UP_TO_HOLDS, "place_order", "save_run", "publish_event"]
+COMPLETED = [*UP_TO_HOLDS, "place_order", "finish_run"]
 
 
 def test_a_direct_start_adopts_the_trace_its_first_save_ran_in(monkeypatch):
     ctx = run(monkeypatch, BARE, {"trace_id": DAPR_TRACE})
 
-    assert ctx.sequence == COMPLETED  # the same calls as ever: no patch needed
+    assert ctx.sequence == COMPLETED
     first, *later = ctx.records
     assert first["trace_id"] is None  # save_run stamps this one itself
     assert [r["trace_id"] for r in later] == [DAPR_TRACE] * len(later)
@@ -140,10 +142,11 @@ def test_a_direct_start_adopts_the_trace_its_first_save_ran_in(monkeypatch):
 
 
 def test_a_run_whose_first_save_answered_null_replays_as_it_ran(monkeypatch):
-    # Started before this change: history holds ``null`` for every save_run.
-    ctx = run(monkeypatch, BARE, None)
+    # Started before this change (and before lean-run-v1): history holds ``null`` for
+    # every save_run.
+    ctx = run(monkeypatch, BARE, None, patched=False)
 
-    assert ctx.sequence == COMPLETED
+    assert ctx.sequence == [*UP_TO_HOLDS, "place_order", "save_run", "publish_event"]
     assert {r["trace_id"] for r in ctx.records} == {None}
     (event,) = [d for t, d in ctx.published if t == "order.completed"]
     assert event["trace_id"] is None

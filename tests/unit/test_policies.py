@@ -12,7 +12,7 @@ from snacktopus_core.errors import NotWaiting, PolicyRefused
 from snacktopus_core.events import ApprovalClosed, ApprovalReminder, ApprovalRequested
 from workflow_host import approvals, policies
 from workflow_host.runs import RunRecord
-from workflow_host.workflow import WorkflowInput
+from workflow_host.workflow import LEAN, WorkflowInput
 
 from tests.unit.test_workflow import (
     ASK,
@@ -21,6 +21,7 @@ from tests.unit.test_workflow import (
     COMPENSATING,
     DONE,
     OLD_ASK,
+    OLD_DONE,
     ORDER,
     UNDO_ALL,
     UP_TO_HOLDS,
@@ -62,8 +63,8 @@ def test_a_history_from_before_the_patch_replays_the_single_decision_path(run):
         with_policy(dual_approval_usd=10), event=APPROVE, recommend=BIG, patched=False
     )
 
-    assert ctx.patches == [policies.PATCH]
-    assert ctx.sequence == [*UP_TO_HOLDS, *OLD_ASK, "save_run", "place_order", *DONE]
+    assert ctx.patches == [LEAN, policies.PATCH]
+    assert ctx.sequence == [*UP_TO_HOLDS, *OLD_ASK, "save_run", "place_order", *OLD_DONE]
     assert [c.fire_at for c in ctx.calls if c.kind == "timer"] == [timedelta(seconds=300)]
     assert result["status"] == "completed"
     assert topics(ctx) == ["order.completed"]
@@ -177,7 +178,7 @@ def test_nobody_decides_reminded_escalated_then_the_timeout_still_compensates(ru
     assert reasons == ["escalation", "reminder"]
     assert notice(ctx, "order.approval_closed")["outcome"] == "timed_out"
     assert ctx.records[-1]["compensations"] == UNDO_ALL
-    assert ctx.sequence[-len(UNDO_ALL) - 3 :] == [COMPENSATING, *UNDO_ALL, *DONE]
+    assert ctx.sequence[-len(UNDO_ALL) - 2 :] == [COMPENSATING, *UNDO_ALL, *DONE]
 
 
 def test_a_nudge_after_the_deadline_is_never_scheduled():

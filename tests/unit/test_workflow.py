@@ -34,7 +34,10 @@ ASK = ["save_run", "publish_event", "humanApproval", "timer"]
 CLOSED = ["publish_event"]  # order.approval_closed, whatever ended the wait
 # A run from before the approval-policies patch: saved, then the race, no notices.
 OLD_ASK = ["save_run", "humanApproval", "timer"]
-DONE = ["save_run", "publish_event"]
+# The last save and the terminal events: one activity on the lean path.
+DONE = ["finish_run"]
+# A run from before the lean path: the save, then one publish per event.
+OLD_DONE = ["save_run", "publish_event"]
 COMPENSATING = "save_run"
 APPROVE = {"decision": "approve", "approver": "alice"}
 
@@ -148,7 +151,7 @@ def test_a_large_order_waits_for_a_person_and_completes_once_approved(go):
     assert [c.fire_at for c in ctx.calls if c.kind == "timer"] == [deadline]
     assert result["status"] == "completed"
     assert ctx.records[-3]["status"] == "awaiting_approval"
-    assert ctx.patches == [PATCH]
+    assert ctx.patches == [workflow.LEAN, PATCH]
     record = ctx.records[-1]
     assert record["status"] == "completed"
     assert record["approval"]["decision"] == "approve"
@@ -158,6 +161,51 @@ def test_a_large_order_waits_for_a_person_and_completes_once_approved(go):
     assert [v["approver"] for v in record["approval"]["votes"]] == ["alice"]
     assert ctx.inputs("place_order")[0]["approver"] == "alice"
     assert event_of(ctx, "order.completed")["approval"] == "approved"
+
+
+# ----------------------------------------------------------------------------- versioning
+def test_a_run_schedules_together_what_does_not_wait_on_each_other(go):
+    """The lean path: seven orchestration turns for an auto-approved order, where the
+    one-at-a-time path took ten (a turn is a round trip through daprd)."""
+    ctx, result = go()
+
+    assert result["status"] == "completed"
+    assert ctx.batches == [
+        ["save_run", "load_profile"],
+        BRANCHES,
+        ["recommend"],
+        ["safety_gate"],
+        HELD,
+        ["place_order"],
+        ["finish_run"],
+    ]
+    assert ctx.records[0]["phase"] == "started"
+
+
+def test_a_run_from_before_the_lean_path_replays_one_step_at_a_time(go):
+    """Its history has the approval policies but not lean-run-v1: the replay asks for what
+    it asked then, each step in a turn of its own, the last save and each event apart."""
+    ctx, result = go(event=APPROVE, recommend=BIG, patched={PATCH})
+
+    assert result["status"] == "completed"
+    assert ctx.patches == [workflow.LEAN, PATCH]
+    assert ctx.sequence == [*UP_TO_HOLDS, *ASK, *CLOSED, "save_run", "place_order", *OLD_DONE]
+    assert [b for b in ctx.batches if len(b) > 1] == [BRANCHES, ["humanApproval", "timer"]]
+    record = ctx.records[-1]
+    assert (record["status"], record["side_effects"]) == (
+        "completed",
+        ["price_quote", *HELD, "place_order"],
+    )
+    assert [t for t, _ in ctx.published] == [
+        "order.approval_requested",
+        "order.approval_closed",
+        "order.completed",
+    ]
+
+
+def test_a_record_that_cannot_be_saved_fails_the_run_on_the_lean_path_too(go):
+    with pytest.raises(workflow.wf.TaskFailedError):
+        go(save_run=Fail("store down"))
 
 
 # ----------------------------------------------------------------------------- blocked
@@ -232,10 +280,11 @@ OUT_OF_STOCK = {"order_id": "ord-1", "status": "out_of_stock", "detail": "out of
         ({"recommend": Fail()}, through("recommend"), "recommendation failed", ["release_quote"]),
         ({"safety_gate": Fail()}, through("safety_gate"), "safety_gate failed", ["release_quote"]),
         (
+            # The slot was held at the same time: it is given back too.
             {"reserve_inventory": OUT_OF_STOCK},
-            through("reserve_inventory"),
+            UP_TO_HOLDS,
             "out of stock: S1",
-            ["release_quote"],
+            ["release_delivery_slot", "release_quote"],
         ),
         (
             {"hold_delivery_slot": Fail()},
@@ -256,7 +305,9 @@ def test_a_step_that_keeps_failing_fails_the_run_after_undoing_what_was_done(
     assert result == {"status": "failed", "order_id": "ord-1", "reason": reason}
     record = ctx.records[-1]
     assert record["status"] == "failed"
-    assert record["steps"][-2]["status"] == "failed"  # the step, then the compensation
+    failed = [s["step"] for s in record["steps"] if s["status"] == "failed"]
+    assert failed == list(answers)  # the step that kept failing, and only it
+    assert record["steps"][-1]["step"] == "compensation"
     assert record["compensations"] == undone
     assert OrderCompensated.model_validate(event_of(ctx, "order.compensated")).status == "failed"
 
@@ -280,7 +331,7 @@ def test_a_quote_that_failed_has_nothing_to_release(go):
     ctx, result = go(event=reject, recommend=BIG, price_quote=Fail())
 
     assert result["status"] == "rejected"
-    assert ctx.sequence[-5:] == [COMPENSATING, *UNDO_ALL[:2], *DONE]
+    assert ctx.sequence[-4:] == [COMPENSATING, *UNDO_ALL[:2], *DONE]
     assert ctx.records[-1]["side_effects"] == HELD
     assert ctx.inputs("recommend")[0]["discount_pct"] == 0.0
 
@@ -296,9 +347,7 @@ def test_a_stuck_undo_fails_the_run_alerts_and_still_undoes_the_rest(go):
         *CLOSED,
         COMPENSATING,
         *UNDO_ALL,
-        "save_run",
-        "publish_event",  # the alert first
-        "publish_event",
+        "finish_run",  # the record, then the alert, then order.compensated
     ]
     reason = "rejected by alice; compensation stuck at release_inventory"
     assert result == {"status": "failed", "order_id": "ord-1", "reason": reason}
@@ -326,7 +375,7 @@ def test_undo_steps_the_host_switched_off_are_skipped_not_run(go):
 
     assert result["status"] == "completed"
     ctx, result = go(full_input(disabled_undo=["release_quote"]), host=host, place_order=Fail())
-    assert ctx.sequence[-5:] == [COMPENSATING, *UNDO_ALL[:2], *DONE]
+    assert ctx.sequence[-4:] == [COMPENSATING, *UNDO_ALL[:2], *DONE]
     assert ctx.records[-1]["skipped_compensations"] == ["release_quote"]
 
 
@@ -411,6 +460,7 @@ def test_activity_inputs_keep_their_keys_in_order_on_the_wire(go):
         **{h: ["order_id", "traceparent", "basket", "vendor_etas"] for h in HELD},
         **{u: ["order_id", "traceparent", "reason", "fail"] for u in UNDO_ALL},
         "publish_event": ["topic", "data", "traceparent"],
+        "finish_run": ["record", "events"],
     }
     ctx, _ = go(event=APPROVE, recommend=BIG)
     (place,) = ctx.inputs("place_order")
@@ -429,4 +479,5 @@ def test_the_sdk_hands_each_activity_the_model_it_declares():
         **dict.fromkeys(UNDO_ALL, "UndoInput"),
         "save_run": "SaveRunInput",
         "publish_event": "PublishInput",
+        "finish_run": "FinishInput",
     }

@@ -12,7 +12,8 @@ External events and timers happen in the order a test scripts: when the workflow
 something not yet complete, the next item of ``events`` arrives (a payload completes the
 oldest waiting ``wait_for_external_event``; :data:`TIMER` fires the earliest pending
 timer); with the script spent, the earliest pending timer fires. ``patched=False``
-replays a history from before every ``ctx.is_patched`` change (the old path).
+replays a history from before every ``ctx.is_patched`` change (the old path); a set of
+names, one recorded with those patches only (a run started by a release between them).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Call:
     wire: str | None = None  # the activity input exactly as encoded for the sidecar
     retry: Any = None  # the durabletask retry policy, if any
     fire_at: datetime | timedelta | None = None
+    turn: int = 0  # how many times the workflow had resumed when it asked
 
     @property
     def input(self) -> Any:
@@ -68,7 +70,7 @@ class FakeOrchestrationContext:
         *,
         event: Any = None,
         events: list[Any] | None = None,
-        patched: bool = True,
+        patched: bool | set[str] = True,
         instance_id: str = "ord-1",
         start: datetime = datetime(2026, 1, 1, 12, 0, tzinfo=UTC),
     ) -> None:
@@ -79,6 +81,7 @@ class FakeOrchestrationContext:
         self.instance_id = instance_id
         self.current_utc_datetime = start
         self.is_replaying = False
+        self.turn = 0
         self.calls: list[Call] = []
         self.custom_status: list[str] = []
         self._events: list[task.CompletableTask] = []
@@ -90,13 +93,15 @@ class FakeOrchestrationContext:
 
     def is_patched(self, patch_name: str) -> bool:
         self.patches.append(patch_name)
-        return self.patched
+        if isinstance(self.patched, bool):
+            return self.patched
+        return patch_name in self.patched
 
     def call_activity(
         self, activity: str, *, input: Any = None, retry_policy: Any = None, **_: Any
     ) -> task.Task:
         wire = to_json(input) if input is not None else None
-        self.calls.append(Call("activity", activity, wire, retry_policy))
+        self.calls.append(Call("activity", activity, wire, retry_policy, turn=self.turn))
         result = self.respond(activity, None if wire is None else from_json(wire))
         done: task.CompletableTask = task.CompletableTask()
         if isinstance(result, Fail):
@@ -110,14 +115,14 @@ class FakeOrchestrationContext:
         return done
 
     def create_timer(self, fire_at: datetime | timedelta) -> task.Task:
-        self.calls.append(Call("timer", "timer", fire_at=fire_at))
+        self.calls.append(Call("timer", "timer", fire_at=fire_at, turn=self.turn))
         timer: task.TimerTask = task.TimerTask()
         at = fire_at if isinstance(fire_at, datetime) else self.current_utc_datetime + fire_at
         self._timers.append((at, len(self.calls), timer))
         return timer
 
     def wait_for_external_event(self, name: str, *, timeout: Any = None) -> task.Task:
-        self.calls.append(Call("event", name))
+        self.calls.append(Call("event", name, turn=self.turn))
         waiting: task.CompletableTask = task.CompletableTask()
         self._events.append(waiting)
         return waiting
@@ -145,17 +150,44 @@ class FakeOrchestrationContext:
         """Every activity, timer and event, in the order the workflow asked for them."""
         return [c.name for c in self.calls]
 
+    @property
+    def batches(self) -> list[list[str]]:
+        """The calls grouped by the resume they were asked in: what one orchestration turn
+        schedules together, so a run needs as many turns as it has batches."""
+        out: list[list[str]] = []
+        for i, c in enumerate(self.calls):
+            if i and c.turn == self.calls[i - 1].turn:
+                out[-1].append(c.name)
+            else:
+                out.append([c.name])
+        return out
+
     def inputs(self, activity: str) -> list[Any]:
         return [c.input for c in self.calls if c.kind == "activity" and c.name == activity]
 
+    def _writes(self) -> list[tuple[str, Any]]:
+        """The record saves and the events, in order: ``finish_run`` does both, the
+        record first."""
+        out: list[tuple[str, Any]] = []
+        for c in self.calls:
+            if c.kind != "activity":
+                continue
+            if c.name in ("save_run", "finish_run"):
+                out.append(("record", c.input["record"]))
+            if c.name == "publish_event":
+                out.append(("event", c.input))
+            if c.name == "finish_run":
+                out.extend(("event", e) for e in c.input["events"])
+        return out
+
     @property
     def records(self) -> list[dict[str, Any]]:
-        """The run record as each ``save_run`` wrote it."""
-        return [i["record"] for i in self.inputs("save_run")]
+        """The run record as each ``save_run`` (or ``finish_run``) wrote it."""
+        return [w for kind, w in self._writes() if kind == "record"]
 
     @property
     def published(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(i["topic"], i["data"]) for i in self.inputs("publish_event")]
+        return [(w["topic"], w["data"]) for kind, w in self._writes() if kind == "event"]
 
 
 def drive(
@@ -178,6 +210,7 @@ def drive(
                         f"the workflow waits on a task nothing completes: {waiting}"
                     )
             ctx.current_utc_datetime += tick
+            ctx.turn += 1
             if waiting.is_failed:
                 waiting = gen.throw(waiting.get_exception())
             else:

@@ -462,7 +462,10 @@ def save_run(data: SaveRunInput) -> SaveRunResult:
     keeps, so a replay reads the same id (no clock, no span, no new activity call in the
     orchestrator). A later save stamps the same trace too, so a run that was in flight
     before this (its first save answered ``null``) still gets it from its next save."""
-    record = data.record
+    return _save(data.record)
+
+
+def _save(record: RunRecord) -> SaveRunResult:
     if record.trace_id is None:
         record = record.model_copy(update={"trace_id": current_trace_id()})
     span = trace.get_current_span()
@@ -473,26 +476,53 @@ def save_run(data: SaveRunInput) -> SaveRunResult:
     # The index keeps the record's own text of the time, so the two read alike.
     store.save_run(record.order_id, stored, record.status, stored["updated_at"], TERMINAL)
     if record.terminal:
-        metrics.RUNS.labels(record.status).inc()
-        if record.finished_at:
-            metrics.RUN_SECONDS.labels(record.status).observe(
-                (record.finished_at - record.started_at).total_seconds()
-            )
-        for branch in record.degraded_branches:
-            metrics.DEGRADED.labels(branch).inc()
-        if record.approval.required and record.approval.decision:
-            metrics.APPROVALS.labels(record.approval.decision).inc()
-            if record.approval.wait_s is not None:
-                metrics.APPROVAL_WAIT.labels(record.approval.decision).observe(
-                    record.approval.wait_s
-                )
-        for step in record.compensations:
-            metrics.COMPENSATIONS.labels(step, record.status).inc()
+        _count_ended(record)
     return SaveRunResult(trace_id=record.trace_id)
+
+
+def _count_ended(record: RunRecord) -> None:
+    metrics.RUNS.labels(record.status).inc()
+    if record.finished_at:
+        metrics.RUN_SECONDS.labels(record.status).observe(
+            (record.finished_at - record.started_at).total_seconds()
+        )
+    for branch in record.degraded_branches:
+        metrics.DEGRADED.labels(branch).inc()
+    approval = record.approval
+    if approval.required and approval.decision:
+        metrics.APPROVALS.labels(approval.decision).inc()
+        if approval.wait_s is not None:
+            metrics.APPROVAL_WAIT.labels(approval.decision).observe(approval.wait_s)
+    for step in record.compensations:
+        metrics.COMPENSATIONS.labels(step, record.status).inc()
+
+
+class FinishInput(SaveRunInput):
+    """The end of a run on the ``lean-run-v1`` path: its last record and the events that
+    announce it, in the order they go out."""
+
+    events: list[PublishInput] = Field(min_length=1, max_length=3)
+
+
+@activity("finish_run")
+def finish_run(data: FinishInput) -> SaveRunResult:
+    """Saves the last record, then publishes the run's events: one activity, so the end of
+    a run is one orchestration turn rather than one per write (``save_run``, then a
+    ``publish_event`` each). The record goes first, so a reader told by an event finds it.
+    A retry saves the same record again (last write wins) and publishes again; each event
+    keeps its ``event_id`` (``<order>:<what>``), by which consumers tell a repeat."""
+    saved = _save(data.record)
+    for event in data.events:
+        _publish(event)
+    return saved
 
 
 @activity("publish_event")
 def publish_event(data: PublishInput) -> None:
+    _publish(data)
+
+
+def _publish(data: PublishInput) -> None:
     event = SCHEMAS[data.topic].model_validate(data.data)  # never publish an invalid event
     metadata = (("traceparent", data.traceparent),) if data.traceparent else None
     sidecar.dapr_client().publish_event(

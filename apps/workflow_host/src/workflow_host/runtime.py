@@ -24,6 +24,7 @@ ACTIVITIES = [
     act.release_quote,
     act.save_run,
     act.publish_event,
+    act.finish_run,
 ]
 
 

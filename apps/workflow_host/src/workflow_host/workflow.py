@@ -18,6 +18,11 @@ inputs) must not change within a workflow version. Steps (DESIGN.md):
 7. place_order
 8. the run record is saved at each phase; the terminal event is published
 
+Runs that start on this code take the ``lean-run-v1`` path (:data:`LEAN`), which asks
+for the same work in fewer orchestration turns: the first save beside load_profile, the
+stock and the delivery slot held at once, and the last save with its events in one
+activity (``finish_run``). Runs from before it replay the one-at-a-time path.
+
 A step whose activity still fails after its retries ends the run ``failed``, after
 compensation; so does an input asking for fault injection on a host that does not allow it
 (:meth:`WorkflowInput.refusal`). Each phase is a sub-generator; one that ends the run early
@@ -52,8 +57,14 @@ from workflow_host.runs import Approval, ApprovalDecision, RunRecord, RunStatus,
 from workflow_host.settings import BRANCHES, UNDO_STEPS, WorkflowSettings, get_settings
 
 WORKFLOW_NAME = "snacktopus"
+# The is_patched name of the path with fewer orchestration turns (module docstring). Every
+# turn is a round trip through daprd's actor and reminder machinery, the larger part of a
+# run's time next to the bare workflow (test plan, Appendix B).
+LEAN = "lean-run-v1"
 # The enrichment branches, in the order they are scheduled.
 BRANCH_ACTIVITIES = {name: getattr(act, name) for name in BRANCHES}
+# What a run holds before approval, each undone by compensation.
+HOLDS = (act.reserve_inventory, act.hold_delivery_slot)
 
 M = TypeVar("M", bound=BaseModel)
 Steps = Generator[Any, Any, Any]
@@ -178,6 +189,9 @@ class Run:
         self.inp = inp
         self.settings = settings
         self.order = inp.order
+        # Asked once, first: a run started before the patch is replaying here, so it keeps
+        # the old path throughout, however far it gets on this code.
+        self.lean = ctx.is_patched(LEAN)
         now = ctx.current_utc_datetime
         tp = self.order.traceparent
         self.record = RunRecord(
@@ -210,12 +224,16 @@ class Run:
             )
         )
 
-    def save(self, phase: str, status: RunStatus | None = None):
+    def save_marks(self, phase: str, status: RunStatus | None = None) -> None:
+        """What every save stamps on the record first: phase, status and time."""
         self.record.phase = phase
         if status:
             self.record.status = status
         self.record.updated_at = self.now
         self.ctx.set_custom_status(f"{self.record.status}:{phase}")
+
+    def save(self, phase: str, status: RunStatus | None = None):
+        self.save_marks(phase, status)
         # Idempotent (the whole record, last write wins), so a store blip is retried here
         # rather than failing the run (the sidecar's own retries on orderstate are short).
         return self.ctx.call_activity(
@@ -232,15 +250,34 @@ class Run:
         activity's result, kept in history, so a replay reads the same id; the calls made
         do not change (no patch needed), and a run whose first save answered ``null``
         (started before this) replays as it ran."""
-        saved = yield self.save("started")
+        self.adopt_trace((yield self.save("started")))
+
+    def adopt_trace(self, saved: Any) -> None:
         if self.record.trace_id is None and isinstance(saved, dict):
             self.record.trace_id = saved.get("trace_id")
 
     def publish(self, topic: str, event: Event):
+        return self.ctx.call_activity(act.publish_event, input=self._event(topic, event))
+
+    def _event(self, topic: str, event: Event) -> act.PublishInput:
         data = event.model_dump(mode="json")
-        return self.ctx.call_activity(
-            act.publish_event,
-            input=act.PublishInput(topic=topic, data=data, traceparent=self.tp),
+        return act.PublishInput(topic=topic, data=data, traceparent=self.tp)
+
+    def finish(self, status: RunStatus, events: list[tuple[str, Event]]) -> Steps:
+        """The last save and the events that announce it: one ``finish_run`` on the lean
+        path; before it, the save and then one ``publish_event`` each."""
+        if not self.lean:
+            yield self.save("done", status)
+            for topic, event in events:
+                yield self.publish(topic, event)
+            return
+        self.save_marks("done", status)
+        yield self.ctx.call_activity(
+            act.finish_run,
+            input=act.FinishInput(
+                record=self.record, events=[self._event(t, e) for t, e in events]
+            ),
+            retry_policy=retry_policy("store", self.settings),
         )
 
 
@@ -258,13 +295,28 @@ def call_step(
     (as ``returns``). ``judge`` reads the result into the step's status and detail. An
     activity that still fails after its retries, or a result judged ``failed``, is recorded
     and halts the run, which then compensates and ends ``failed`` with ``reason``."""
-    name = activity.__name__
     started = run.now
     try:
         raw = yield run.ctx.call_activity(activity, input=data, retry_policy=retry)
     except wf.TaskFailedError as exc:
-        run.step(name, started, "failed", str(exc)[:200])
-        raise Halt("failed", reason or f"{name} failed") from None
+        raw = exc
+    return judged(run, activity.__name__, started, raw, returns, judge, reason)
+
+
+def judged(
+    run: Run,
+    name: str,
+    started: datetime,
+    raw: Any,
+    returns: type[M] | None = None,
+    judge: Callable[[Any], tuple[str, str | None]] | None = None,
+    reason: str | None = None,
+) -> Any:
+    """A step's outcome (its result, or the ``TaskFailedError`` it ended with) recorded as
+    its timing, then returned as ``returns``; a failure halts the run (see ``call_step``)."""
+    if isinstance(raw, wf.TaskFailedError):
+        run.step(name, started, "failed", str(raw)[:200])
+        raise Halt("failed", reason or f"{name} failed")
     result = returns.model_validate(raw) if returns else raw
     status, detail = judge(result) if judge else ("ok", None)
     run.step(name, started, status, detail and detail[:200])
@@ -273,17 +325,34 @@ def call_step(
     return result
 
 
+def settle(tasks: dict[str, Any]) -> Generator[Any, Any, dict[str, Any]]:
+    """Waits for every task (``when_all`` alone stops at the first failure, while the
+    others may still be holding something) and answers each one's result, or the
+    ``TaskFailedError`` it ended with."""
+    try:
+        yield wf.when_all(list(tasks.values()))
+    except wf.TaskFailedError:
+        pass
+    outcomes: dict[str, Any] = {}
+    for name, task in tasks.items():
+        try:
+            outcomes[name] = yield task
+        except wf.TaskFailedError as exc:
+            outcomes[name] = exc
+    return outcomes
+
+
 # ----------------------------------------------------------------------------- the story
 def snacktopus(ctx: wf.DaprWorkflowContext, raw: dict[str, Any]) -> Generator[Any, Any, dict]:
     settings = get_settings()
     inp = _read_input(raw, settings)
     run = Run(ctx, inp, settings)
-    yield from run.start()
     if refusal := inp.refusal(settings):
+        yield from run.start()
         yield from _finish_compensated(run, Halt("failed", refusal))
         raise InputRefused(refusal)
     try:
-        profile = yield from _load_profile(run)
+        profile = yield from _start(run)
         enrichment = yield from _enrich(run, profile)
         recommendation = yield from _recommend(run, profile, enrichment)
         yield from _safety_gate(run, profile, recommendation)
@@ -308,19 +377,28 @@ def _read_input(raw: Any, settings: WorkflowSettings) -> WorkflowInput:
         raise ValueError(f"invalid order input: {errors}") from None
 
 
-def _load_profile(run: Run) -> Generator[Any, Any, Profile]:
-    # Without the profile we cannot check allergens: never guess, stop.
+def _start(run: Run) -> Generator[Any, Any, Profile]:
+    """The record saved as started, and the user's profile: side by side on the lean
+    path. Without the profile we cannot check allergens: never guess, stop. A record that
+    cannot be saved fails the run on either path (the save's own retries are spent)."""
     data = act.ProfileInput(**run.keys, user_id=run.order.user_id)
-    return (
-        yield from call_step(
-            run,
-            act.load_profile,
-            data,
-            retry=retry_policy("invoke", run.settings),
-            returns=Profile,
-            reason="profile unavailable",
+    retry = retry_policy("invoke", run.settings)
+    why = "profile unavailable"
+    if not run.lean:
+        yield from run.start()
+        return (
+            yield from call_step(
+                run, act.load_profile, data, retry=retry, returns=Profile, reason=why
+            )
         )
-    )
+    started = run.now
+    saving = run.save("started")  # scheduled first: the record goes before the steps
+    profile = run.ctx.call_activity(act.load_profile, input=data, retry_policy=retry)
+    out = yield from settle({"save_run": saving, "load_profile": profile})
+    if isinstance(out["save_run"], wf.TaskFailedError):
+        raise out["save_run"]
+    run.adopt_trace(out["save_run"])
+    return judged(run, "load_profile", started, out["load_profile"], Profile, reason=why)
 
 
 def _enrich(run: Run, profile: Profile) -> Generator[Any, Any, Enrichment]:
@@ -340,16 +418,13 @@ def _enrich(run: Run, profile: Profile) -> Generator[Any, Any, Enrichment]:
         )
         for name, activity in BRANCH_ACTIVITIES.items()
     }
-    try:
-        yield wf.when_all(list(tasks.values()))
-    except wf.TaskFailedError:
-        pass  # when_all fails fast; each branch is looked at below
+    outcomes = yield from settle(tasks)
     results: dict[str, Any] = {}
-    for name, task in tasks.items():
-        try:
-            results[name] = yield task
-        except wf.TaskFailedError:
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, wf.TaskFailedError):
             rec.degraded_branches.append(name)
+        else:
+            results[name] = outcome
     if "price_quote" in results:
         rec.side_effects.append("price_quote")
     degraded = ",".join(rec.degraded_branches)
@@ -406,12 +481,27 @@ def _safety_gate(run: Run, profile: Profile, recommendation: act.RecommendResult
 
 
 def _hold_side_effects(run: Run, basket: Basket, enrichment: Enrichment) -> Steps:
-    """Stock, then a delivery slot: each holds something compensation undoes."""
+    """Stock and a delivery slot, each something compensation undoes: at once on the lean
+    path, one after the other before it."""
     data = act.BasketInput(**run.keys, basket=basket, vendor_etas=enrichment.vendor_etas)
-    for activity in (act.reserve_inventory, act.hold_delivery_slot):
-        retry = retry_policy("store", run.settings)
-        yield from call_step(run, activity, data, retry=retry, judge=_out_of_stock)
-        run.record.side_effects.append(activity.__name__)
+    retry = retry_policy("store", run.settings)
+    if not run.lean:
+        for activity in HOLDS:
+            yield from call_step(run, activity, data, retry=retry, judge=_out_of_stock)
+            run.record.side_effects.append(activity.__name__)
+        return
+    started = run.now
+    tasks = {a.__name__: run.ctx.call_activity(a, input=data, retry_policy=retry) for a in HOLDS}
+    halts = []
+    for name, outcome in (yield from settle(tasks)).items():
+        try:
+            judged(run, name, started, outcome, judge=_out_of_stock)
+        except Halt as halt:
+            halts.append(halt)  # the other hold may have held: it is undone with the run
+            continue
+        run.record.side_effects.append(name)
+    if halts:
+        raise halts[0]
 
 
 def _out_of_stock(held: dict[str, Any] | None) -> tuple[str, str | None]:
@@ -493,7 +583,6 @@ def _place_order(run: Run, basket: Basket) -> Steps:
 def _finish_completed(run: Run, basket: Basket) -> Generator[Any, Any, dict]:
     rec = run.record
     rec.finished_at = run.now
-    yield run.save("done", "completed")
     event = OrderCompleted(
         order_id=rec.order_id,
         user_id=rec.user_id,
@@ -506,7 +595,7 @@ def _finish_completed(run: Run, basket: Basket) -> Generator[Any, Any, dict]:
         event_id=f"{rec.order_id}:completed",
         occurred_at=rec.finished_at,
     )
-    yield run.publish(TOPIC_ORDER_COMPLETED, event)
+    yield from run.finish("completed", [(TOPIC_ORDER_COMPLETED, event)])
     return {"status": "completed", "order_id": rec.order_id, "total_usd": rec.total_usd}
 
 
@@ -534,10 +623,9 @@ def _finish_compensated(run: Run, halt: Halt) -> Generator[Any, Any, dict]:
     if undo.stuck:
         rec.reason = f"{halt.reason}; compensation stuck at {', '.join(undo.stuck)}"
     rec.finished_at = run.now
-    yield run.save("done", status)
-    if undo.stuck:
-        yield run.publish(TOPIC_ORDER_ALERT, _alert(run, undo))
-    yield run.publish(TOPIC_ORDER_COMPENSATED, _compensated(run, status, undo))
+    events = [(TOPIC_ORDER_ALERT, _alert(run, undo))] if undo.stuck else []
+    events.append((TOPIC_ORDER_COMPENSATED, _compensated(run, status, undo)))
+    yield from run.finish(status, events)
     return {"status": status, "order_id": rec.order_id, "reason": rec.reason}
 
 
