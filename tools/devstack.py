@@ -597,7 +597,7 @@ class Stack:
             if time.monotonic() - start > timeout:
                 for name in pending:
                     console.print(f"[red]not ready after {timeout:.0f} s:[/] {name}")
-                    console.print(self.tail(name, 25))
+                    console.print(self.tail(name, 25), markup=False, highlight=False)
                 self.down()
                 raise SystemExit(f"stack did not become ready: {', '.join(pending)}")
             status = self.ctl("status", check=False).stdout

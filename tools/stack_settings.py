@@ -24,11 +24,25 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_ports() -> range | None:
+    """The ports the kernel hands out as the local end of outgoing connections."""
+    try:
+        low, high = map(int, EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return None
+    return range(low, high + 1)
+
+
 class StackSettings(BaseSettings):
     """Ports and paths of the local one-machine stack (``make up``).
 
     Defaults avoid the clashes of Dapr's own defaults: placement and scheduler both
-    default to healthz 8080 and metrics 9090, and each daprd to metrics 9090.
+    default to healthz 8080 and metrics 9090, and each daprd to metrics 9090; and they lie
+    below the kernel's ephemeral range (32768-60999 on Linux by default), which Dapr's
+    own 5xxxx ports are in.
     """
 
     model_config = ENV_FILE
@@ -46,44 +60,44 @@ class StackSettings(BaseSettings):
         description="The model Ollama serves to the llm component: gemma3:270m or smollm2:135m.",
     )
 
-    placement_port: int = _port(50005, "Dapr placement (actors).")
-    placement_health_port: int = _port(58080, "placement healthz.")
-    placement_metrics_port: int = _port(59090, "placement metrics.")
-    placement_raft_port: int = _port(58201, "placement's raft peer port (Dapr's default 8201).")
-    scheduler_port: int = _port(50006, "Dapr scheduler (timers, reminders).")
-    scheduler_health_port: int = _port(58081, "scheduler healthz.")
-    scheduler_metrics_port: int = _port(59091, "scheduler metrics.")
-    scheduler_etcd_client_port: int = _port(52379, "scheduler's embedded etcd client port.")
-    scheduler_etcd_peer_port: int = _port(52380, "scheduler's embedded etcd peer port.")
+    placement_port: int = _port(25005, "Dapr placement (actors).")
+    placement_health_port: int = _port(28080, "placement healthz.")
+    placement_metrics_port: int = _port(29090, "placement metrics.")
+    placement_raft_port: int = _port(28201, "placement's raft peer port (Dapr's default 8201).")
+    scheduler_port: int = _port(25006, "Dapr scheduler (timers, reminders).")
+    scheduler_health_port: int = _port(28081, "scheduler healthz.")
+    scheduler_metrics_port: int = _port(29091, "scheduler metrics.")
+    scheduler_etcd_client_port: int = _port(22379, "scheduler's embedded etcd client port.")
+    scheduler_etcd_peer_port: int = _port(22380, "scheduler's embedded etcd peer port.")
 
     agent_app_port: int = _port(8001, "agent-shell HTTP API.")
     agent_dapr_http_port: int = _port(3501, "agent-shell's daprd HTTP.")
-    agent_dapr_grpc_port: int = _port(50011, "agent-shell's daprd gRPC.")
-    agent_dapr_internal_grpc_port: int = _port(50021, "agent-shell's daprd internal gRPC.")
+    agent_dapr_grpc_port: int = _port(25011, "agent-shell's daprd gRPC.")
+    agent_dapr_internal_grpc_port: int = _port(25021, "agent-shell's daprd internal gRPC.")
     agent_dapr_metrics_port: int = _port(9091, "agent-shell's daprd metrics.")
 
     workflow_app_port: int = _port(8002, "workflow-host HTTP API.")
     workflow_dapr_http_port: int = _port(3502, "workflow-host's daprd HTTP.")
-    workflow_dapr_grpc_port: int = _port(50012, "workflow-host's daprd gRPC.")
-    workflow_dapr_internal_grpc_port: int = _port(50022, "workflow-host's daprd internal gRPC.")
+    workflow_dapr_grpc_port: int = _port(25012, "workflow-host's daprd gRPC.")
+    workflow_dapr_internal_grpc_port: int = _port(25022, "workflow-host's daprd internal gRPC.")
     workflow_dapr_metrics_port: int = _port(9092, "workflow-host's daprd metrics.")
 
     probe_app_port: int = _port(8003, "event-probe subscriber app (test profile).")
     probe_dapr_http_port: int = _port(3503, "event-probe daprd HTTP (test profile).")
-    probe_dapr_grpc_port: int = _port(50013, "event-probe daprd gRPC (test profile).")
-    probe_dapr_internal_grpc_port: int = _port(50023, "event-probe daprd internal gRPC.")
+    probe_dapr_grpc_port: int = _port(25013, "event-probe daprd gRPC (test profile).")
+    probe_dapr_internal_grpc_port: int = _port(25023, "event-probe daprd internal gRPC.")
     probe_dapr_metrics_port: int = _port(9093, "event-probe daprd metrics.")
 
     bare_app_port: int = _port(8004, "bare-bench baseline workflow app (bench profile).")
     bare_dapr_http_port: int = _port(3504, "bare-bench daprd HTTP (bench profile).")
-    bare_dapr_grpc_port: int = _port(50014, "bare-bench daprd gRPC (bench profile).")
-    bare_dapr_internal_grpc_port: int = _port(50024, "bare-bench daprd internal gRPC.")
+    bare_dapr_grpc_port: int = _port(25014, "bare-bench daprd gRPC (bench profile).")
+    bare_dapr_internal_grpc_port: int = _port(25024, "bare-bench daprd internal gRPC.")
     bare_dapr_metrics_port: int = _port(9094, "bare-bench daprd metrics.")
 
     bare_agent_app_port: int = _port(8005, "bare-agent baseline DurableAgent app (bench profile).")
     bare_agent_dapr_http_port: int = _port(3505, "bare-agent daprd HTTP (bench profile).")
-    bare_agent_dapr_grpc_port: int = _port(50015, "bare-agent daprd gRPC (bench profile).")
-    bare_agent_dapr_internal_grpc_port: int = _port(50025, "bare-agent daprd internal gRPC.")
+    bare_agent_dapr_grpc_port: int = _port(25015, "bare-agent daprd gRPC (bench profile).")
+    bare_agent_dapr_internal_grpc_port: int = _port(25025, "bare-agent daprd internal gRPC.")
     bare_agent_dapr_metrics_port: int = _port(9095, "bare-agent daprd metrics.")
 
     smtp_port: int = _port(2525, "The local SMTP server (aiosmtpd) notifications go to.")
@@ -96,6 +110,23 @@ class StackSettings(BaseSettings):
                 if value in seen:
                     raise ValueError(f"{name} and {seen[value]} both use port {value}")
                 seen[value] = name
+        return self
+
+    @model_validator(mode="after")
+    def _ports_outside_the_ephemeral_range(self) -> Self:
+        """A port the stack listens on inside the ephemeral range can be taken first by any
+        outgoing connection, and the program that should listen there crash-loops (seen:
+        the scheduler's etcd client on 50022, workflow-host's daprd internal gRPC port)."""
+        ephemeral = ephemeral_ports()
+        if ephemeral is None:
+            return self
+        taken = [f"{n}={v}" for n, v in self if n.endswith("_port") and v in ephemeral]
+        if taken:
+            raise ValueError(
+                f"{', '.join(taken)}: inside this machine's ephemeral port range "
+                f"{ephemeral.start}-{ephemeral.stop - 1} ({EPHEMERAL_RANGE}), where an "
+                "outgoing connection may hold it first; choose a port below it"
+            )
         return self
 
     # NoDecode: a comma list from the environment, not JSON.

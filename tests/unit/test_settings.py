@@ -6,6 +6,7 @@ from agent_shell.settings import AgentSettings
 from pydantic import ValidationError
 from workflow_host.settings import WorkflowSettings
 
+from tools import stack_settings
 from tools.stack_settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,8 +17,18 @@ def test_default_ports_do_not_collide():
 
 
 def test_colliding_ports_are_refused_with_both_names(monkeypatch):
-    monkeypatch.setenv("PLACEMENT_HEALTH_PORT", "58081")
+    monkeypatch.setenv("PLACEMENT_HEALTH_PORT", "28081")
     with pytest.raises(ValidationError, match="scheduler_health_port and placement_health_port"):
+        StackSettings(_env_file=None)
+
+
+def test_a_port_in_the_ephemeral_range_is_refused_with_its_name(monkeypatch):
+    """An outgoing connection can hold such a port first: the scheduler's etcd client took
+    50022 and workflow-host's sidecar crash-looped on its internal gRPC port."""
+    monkeypatch.setattr(stack_settings, "ephemeral_ports", lambda: range(32768, 61000))
+    StackSettings(_env_file=None)  # the defaults are below it
+    monkeypatch.setenv("WORKFLOW_DAPR_INTERNAL_GRPC_PORT", "50022")
+    with pytest.raises(ValidationError, match=r"workflow_dapr_internal_grpc_port=50022: inside"):
         StackSettings(_env_file=None)
 
 

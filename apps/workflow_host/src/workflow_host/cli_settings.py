@@ -24,7 +24,7 @@ class CliSettings(BaseSettings):
     run_dir: Path = Field(default=Path(".run"), description="The local stack's run folder.")
     workflow_app_port: int = port_field(8002, "workflow-host HTTP API.")
     workflow_dapr_http_port: int = port_field(3502, "workflow-host's daprd HTTP.")
-    workflow_dapr_grpc_port: int = port_field(50012, "workflow-host's daprd gRPC.")
+    workflow_dapr_grpc_port: int = port_field(25012, "workflow-host's daprd gRPC.")
     zipkin_port: int = port_field(9411, "Zipkin API and UI.")
 
     def local_dapr_api_token(self) -> str | None:
