@@ -1,7 +1,7 @@
 """The one-second park, reproduced: a bare fan-out/fan-in Dapr workflow and the count of
 its runs that daprd parked for a second (``make park-repro``).
 
-    .venv/bin/python loadtest/park_repro.py [--runs 40] [--daprd PATH]
+    .venv/bin/python loadtest/park_repro.py [--runs 40] [--daprd PATH] [--port-offset N]
 
 A stack of its own (``.run/park``, an empty store each time) runs only Redis, placement,
 scheduler and the ``bare-bench`` app (``loadtest/bare_workflow.py``) under one daprd; no
@@ -22,8 +22,12 @@ policy ``DaprBuiltInActorNotFoundRetries``: constant, 1 s. ``--daprd`` runs the 
 reproduction on another daprd binary (a patched build: docs/OPERATION_SNACKTOPUS_TESTPLAN.md
 Appendix B).
 
-Prints the count and writes ``loadtest/results/park-<date>.json``. Exit 0 whatever the
-count: this measures the runtime, it asserts nothing.
+Our daprd flavour carries the fix (``runtime/daprd/patches/park-empty-inbox.patch``), so
+on it the count is 0; ``tests/integration/test_park.py`` runs this beside the test stack
+(``--port-offset``: every port of the stack moved by N) and holds it to that.
+
+Prints the count and writes ``loadtest/results/park-<date>.json`` (or ``--out``). Exit 0
+whatever the count: this measures the runtime, it asserts nothing.
 """
 
 from __future__ import annotations
@@ -60,11 +64,15 @@ NOT_NEEDED = {
 SHAPE = {"activities": 6}
 
 
-def park_stack(daprd: Path | None) -> Stack:
+def park_stack(daprd: Path | None, port_offset: int = 0) -> Stack:
     mine = Stack(StackSettings())
-    if (pid := mine.supervisord_pid()) is not None:
+    if port_offset == 0 and (pid := mine.supervisord_pid()) is not None:
         raise SystemExit(f"a stack is running (supervisord pid {pid}) on these ports: make down")
-    stack = Stack(StackSettings(run_dir=mine.run / "park"))
+    settings = StackSettings(run_dir=mine.run / ("park" if port_offset == 0 else "park-offset"))
+    if port_offset:
+        moved = {name: port + port_offset for name, port in settings if name.endswith("_port")}
+        settings = StackSettings.model_validate({**settings.model_dump(), **moved})
+    stack = Stack(settings)
     if stack.supervisord_pid() is not None:
         raise SystemExit(f"{stack.run} has a stack running: stop it first")
     for data in ("redis", "scheduler"):
@@ -100,12 +108,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--daprd", type=Path, help="daprd binary (default: our flavour's)")
+    parser.add_argument(
+        "--port-offset", type=int, default=0, help="move every port of the stack by N"
+    )
+    parser.add_argument("--out", type=Path, help="result file (default: loadtest/results/)")
     args = parser.parse_args()
     if not 5 <= args.runs <= 500:
         parser.error("--runs must be 5..500")
+    if not 0 <= args.port_offset <= 5000:
+        parser.error("--port-offset must be 0..5000")
     if args.daprd is not None and not args.daprd.is_file():
         parser.error(f"--daprd {args.daprd}: no such file")
-    stack = park_stack(args.daprd)
+    stack = park_stack(args.daprd, args.port_offset)
     stack.up("bench", True, timeout=240, without=NOT_NEEDED)
     try:
         version = subprocess.run(
@@ -125,9 +139,9 @@ def main() -> int:
         f"(p50 {result['p50_ms']} ms, unparked p50 {result['p50_unparked_ms']} ms, "
         f"parked p50 {result['p50_parked_ms']} ms; daprd {version})"
     )
-    out = ROOT / "loadtest" / "results" / f"park-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
+    out = args.out or ROOT / "loadtest" / "results" / f"park-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    print(f"written to {out}")
     return 0
 
 

@@ -115,7 +115,7 @@ do_browser() {
 dapr_ok() {
   [[ -x $1 ]] || return 1
   if command -v go >/dev/null 2>&1; then
-    go version -m "$1" 2>/dev/null | grep -qE "^\s(mod|dep)\s+github.com/dapr/dapr\s+v$DAPR_VERSION\s"
+    go version -m "$1" 2>/dev/null | grep -qE "^\s(mod|dep)\s+github.com/dapr/dapr\s+v$DAPR_VERSION(\s|$)"
   else
     [[ $(cat "$1.version" 2>/dev/null) == "$DAPR_VERSION" ]]
   fi
@@ -144,9 +144,10 @@ do_dapr() {
   local dir=$DAPRD_DIR ld=$DAPR_LDFLAGS
   mkdir -p "$dir"
   if ! dapr_ok "$dir/daprd"; then
-    say "daprd $DAPR_VERSION ($DAPRD_FLAVOUR): building from github.com/dapr/dapr@v$DAPR_VERSION (~3-6 min cold on 2 cores)"
-    (cd "$HERE/daprd" && run_logged daprd-build env CGO_ENABLED=0 go build -trimpath \
-        -tags stablecomponents,conversation_echo -ldflags "$ld" -o "$dir/daprd.tmp" .) \
+    # With runtime/daprd/patches/*.patch applied to the dapr module (build-patched.sh; the
+    # flavour names them, and --version says 1.18.2+<patches>).
+    say "daprd $DAPR_VERSION ($DAPRD_FLAVOUR): building from github.com/dapr/dapr@v$DAPR_VERSION and our patches (~3-6 min cold on 2 cores)"
+    run_logged daprd-build "$HERE/daprd/build-patched.sh" "$dir/daprd.tmp" "$CACHE/build/daprd-patched" \
       || die "daprd build failed (log: $CACHE/logs/daprd-build.log)"
     mv "$dir/daprd.tmp" "$dir/daprd"; echo "$DAPR_VERSION" >"$dir/daprd.version"
   fi

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# A daprd of our flavour with runtime/daprd/patches/*.patch applied to the dapr module, for
-# the park reproduction (make park-repro DAPRD=OUT). Not part of `make dev`: the installed
-# flavour stays upstream's code until a patch is adopted (docs/OPERATION_SNACKTOPUS_TESTPLAN.md,
-# Appendix B). Builds in WORK (default /tmp/daprd-patched), never in the runtime cache.
+# A daprd of our flavour with runtime/daprd/patches/*.patch applied to the dapr module: what
+# runtime/install.sh builds into the runtime cache (`make dev`), and what a patch under work
+# is tried with (make park-repro DAPRD=OUT; docs/OPERATION_SNACKTOPUS_TESTPLAN.md, Appendix
+# B). Builds in WORK (default /tmp/daprd-patched).
 #
 #   runtime/daprd/build-patched.sh OUT [WORK]
 set -euo pipefail
