@@ -9,6 +9,7 @@ import http.server
 import json
 import os
 import re
+import socketserver
 import subprocess
 import sys
 import threading
@@ -964,3 +965,44 @@ def test_the_agent_env_follows_the_model_unless_set(settings, want):
     app = next(c for c in spec["containers"] if c["name"] != "daprd")
     env = {e["name"]: e.get("value") for e in app["env"]}
     assert {k: env.get(k) for k in want} == want
+
+
+# ------------------------------------------------------------------ waiting for Redis
+
+
+class _Listener(socketserver.BaseRequestHandler):
+    """Answers whatever connects with ``reply`` (a class attribute the test switches)."""
+
+    reply = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"
+
+    def handle(self):
+        self.request.recv(64)
+        self.request.sendall(type(self).reply)
+
+
+def test_the_pods_wait_for_redis_itself_not_for_a_listener():
+    """A fresh install started both sidecars before Redis had a pod: kind's network in a
+    sandbox accepted the TCP connection to the Service, so a connect-only wait let them
+    through to an init timeout and a restart. The init container's own program, against
+    a listener that answers like that network (the fault), then like Redis with a
+    password."""
+    (wait,) = {
+        c["command"][-1]
+        for d in rendered("default")
+        if d["kind"] == "Deployment"
+        for c in pod_spec(d).get("initContainers", [])
+        if c["name"] == "wait-for-redis"
+    }
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _Listener)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    program = wait.replace('"redis:6379"', f'"127.0.0.1:{server.server_address[1]}"')
+    waiting = subprocess.Popen([sys.executable, "-c", program])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiting.wait(timeout=3)  # a listener that is not Redis: still waiting
+        _Listener.reply = b"-NOAUTH Authentication required.\r\n"
+        assert waiting.wait(timeout=10) == 0
+    finally:
+        waiting.kill()
+        server.shutdown()
+        server.server_close()
