@@ -72,13 +72,28 @@ CHART = "charts/snacktopus"
 VALUES = "charts/snacktopus/values-kind-airgap.yaml"
 
 
-def upgrade(cluster: K8sTestSettings, *sets: str, wait: bool = True) -> None:
-    """``helm upgrade`` of the release, keeping its values but for ``sets``."""
+def upgrade(
+    cluster: K8sTestSettings, *sets: str, wait: bool = True, settle: tuple[str, ...] = ()
+) -> None:
+    """``helm upgrade`` of the release, keeping its values but for ``sets``; then, for each
+    app in ``settle``, until the pods of the release before have left (``--wait`` returns
+    once the new ones are ready, while the old ones still drain and serve)."""
     args = ["upgrade", cluster.release, CHART, "-f", VALUES, "--reuse-values"]
     args += ["--wait", "--timeout=10m"] if wait else []
     for s in sets:
         args += ["--set", s]
     helm(*args)
+    for app in settle:
+        wait_until(lambda app=app: settled(app), timeout=240, every=2)
+
+
+def settled(app: str) -> bool:
+    """Every pod of the app is of one pod template (the Deployment's newest) and none is
+    terminating: no replica of another release still takes work."""
+    pods = json.loads(kubectl("get", "pods", "-l", f"app.kubernetes.io/name={app}", "-o", "json"))
+    items = pods["items"]
+    templates = {p["metadata"]["labels"].get("pod-template-hash") for p in items}
+    return len(templates) == 1 and not any(p["metadata"].get("deletionTimestamp") for p in items)
 
 
 def app_image(app: str) -> str:

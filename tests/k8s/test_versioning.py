@@ -29,6 +29,8 @@ from tests.k8s.conftest import (
 )
 from tests.support import HUGE_ORDER
 
+WF = ("workflow-host",)
+
 POLICIES = "apps/workflow_host/src/workflow_host/policies.py"
 SITE = "/app/.venv/lib/python3.13/site-packages"
 DOCKERFILE = """FROM {image}
@@ -77,14 +79,17 @@ def test_a_run_waiting_across_a_rolling_upgrade_finishes_on_its_old_path(
     current = app_image("workflow-host")
     old = _previous_release_image(current)
     dual = "workflow.policies.dualApprovalUsd=60"
-    upgrade(cluster, f"workflow.image.tag={old.rsplit(':', 1)[1]}", dual)
+    # Settled: a replica of this code still draining would run the order's orchestration or
+    # its activities (the previous release cannot read this code's run records).
+    upgrade(cluster, f"workflow.image.tag={old.rsplit(':', 1)[1]}", dual, settle=WF)
     try:
         assert {app_image("workflow-host")} == {old}
         before = start_order(http, apps, approval_timeout_s=900, **HUGE_ORDER)
         run = wait_run(http, apps, before, {"awaiting_approval"})
         assert "votes" not in run["approval"]  # the previous release's record
         # The roll: a new pod at a time, each old one drained.
-        upgrade(cluster, f"workflow.image.tag={current.rsplit(':', 1)[1]}")
+        # Settled, so the run started after it is taken by this code.
+        upgrade(cluster, f"workflow.image.tag={current.rsplit(':', 1)[1]}", settle=WF)
         assert len(pods_of("workflow-host")) == 2
         after = start_order(http, apps, approval_timeout_s=900, **HUGE_ORDER)
         wait_run(http, apps, after, {"awaiting_approval"})
@@ -107,6 +112,7 @@ def test_a_run_waiting_across_a_rolling_upgrade_finishes_on_its_old_path(
             cluster,
             f"workflow.image.tag={current.rsplit(':', 1)[1]}",
             "workflow.policies.dualApprovalUsd=null",
+            settle=WF,
         )
     ready = kubectl("get", "deploy", "workflow-host", "-o", "jsonpath={.status.readyReplicas}")
     assert ready == "2"
