@@ -185,11 +185,17 @@ class Bench:
             }
         return out
 
-    def throughput(self, kind: str, body: dict[str, Any], n: int, concurrency: int):
+    def throughput(
+        self, kind: str, body: dict[str, Any] | list[dict[str, Any]], n: int, concurrency: int
+    ):
+        """``n`` runs, ``concurrency`` in flight; a list of bodies is taken in turn."""
+        bodies = body if isinstance(body, list) else [body]
         self.stalls[kind].take()
         t = time.perf_counter()
         with ThreadPoolExecutor(concurrency) as pool:
-            latencies = list(pool.map(lambda _: self.one_run(kind, body), range(n)))
+            latencies = list(
+                pool.map(lambda i: self.one_run(kind, bodies[i % len(bodies)]), range(n))
+            )
         return {
             **summary(latencies, time.perf_counter() - t),
             "runtime_stalls_logged": self.stalls[kind].take(),

@@ -42,6 +42,16 @@ sys.path.insert(0, str(ROOT))
 
 from loadtest.bench import ORDER, Bench, bench_stack  # noqa: E402
 
+# Taken in turn: a hundred copies of one order would sell out its SKU (the stock ledger
+# is real; SAV-042-NOR-12's 800 units last about 100 of them) and the runs past that end
+# "out of stock", a footprint of their own. Different requests pick different SKUs.
+ORDERS = [
+    ORDER,
+    {**ORDER, "request": "healthy snacks for 4 people"},
+    {**ORDER, "request": "sweet snacks for 4 people"},
+    {**ORDER, "request": "vegan snacks for 4 people"},
+]
+
 console = Console()
 
 
@@ -173,7 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         before = snapshot(r)
         console.print(f"{args.runs} orders, {args.concurrency} in flight")
         t = time.perf_counter()
-        bench.throughput("snacktopus", ORDER, args.runs, args.concurrency)
+        bench.throughput("snacktopus", ORDERS, args.runs, args.concurrency)
         seconds = time.perf_counter() - t
         time.sleep(2)  # the last instances' final writes
         ended = snapshot(r)
@@ -186,7 +196,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return save(
             {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "params": {"runs": args.runs, "concurrency": args.concurrency, "order": ORDER},
+                "params": {"runs": args.runs, "concurrency": args.concurrency, "orders": ORDERS},
                 "seconds_for_runs": round(seconds, 1),
                 "statuses": dict(outcomes),
                 "sweep": swept,

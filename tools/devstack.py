@@ -42,6 +42,9 @@ console = Console(stderr=True, highlight=False)
 
 
 FIRST_TIER = 20  # Redis, Zipkin, Ollama, placement, scheduler start with supervisord
+# Each program's stopwaitsecs: supervisord stops the tiers one after another, so a stop
+# can take this long per tier before it kills (seen: Redis writing out a large store).
+STOP_WAIT_S = 15
 SIDECAR_TIER = 30  # daprd + apps (priority 30/40: supervisord stops apps before sidecars)
 
 # The test profile's app settings (`make up-test`, the test session, drills): seconds, not
@@ -513,7 +516,7 @@ class Stack:
                 "startsecs=1",
                 "startretries=3",
                 f"stopsignal={p.stopsignal}",
-                "stopwaitsecs=15",
+                f"stopwaitsecs={STOP_WAIT_S}",
                 "stopasgroup=true",
                 "killasgroup=true",
                 "redirect_stderr=true",
@@ -641,16 +644,25 @@ class Stack:
         if pid is None:
             console.print("no stack running (no live supervisord pid in the run folder)")
             return
-        os.kill(pid, signal.SIGTERM)  # supervisord stops its programs, then exits
-        deadline = time.monotonic() + 60
+        # supervisord stops its programs tier by tier, each up to STOP_WAIT_S, then exits.
+        wait_s = STOP_WAIT_S * (len(self._tiers()) + 1)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             if not Path(f"/proc/{pid}").exists():
                 break
             time.sleep(0.2)
         else:
-            console.print(f"[red]supervisord {pid} still running after 60 s[/]")
+            console.print(f"[red]supervisord {pid} still running after {wait_s} s[/]")
             raise SystemExit(1)
         console.print(f"stack stopped (supervisord pid {pid} and its programs)")
+
+    def _tiers(self) -> set[str]:
+        """The priorities of the running stack's programs (its rendered config)."""
+        try:
+            return set(re.findall(r"^priority=(\d+)$", self.conf.read_text(), re.M))
+        except OSError:
+            return {"10", "20", "30", "40"}
 
     def status(self) -> int:
         if self.supervisord_pid() is None:
