@@ -481,3 +481,31 @@ def test_the_sdk_hands_each_activity_the_model_it_declares():
         "publish_event": "PublishInput",
         "finish_run": "FinishInput",
     }
+
+
+def test_a_record_from_a_newer_release_reads_but_is_not_saved_as_is(monkeypatch):
+    """A roll has two releases reading each other's run records: the API reads one with
+    fields it does not know (the previous release answered 500 to it); a save of one by a
+    worker of the older release is refused, so the task goes to a newer worker."""
+    from pydantic import ValidationError
+    from workflow_host import activities, approvals
+
+    ctx, _ = go_once(monkeypatch)
+    newer = {**ctx.records[-1], "lane": "express"}
+    newer["approval"] = {**newer["approval"], "quorum": "any-two"}
+
+    class Store:
+        def get(self, key):
+            return newer, "1"
+
+    monkeypatch.setattr(approvals.store, "state", Store)
+    record = approvals.load_run("ord-1")
+    assert (record.order_id, record.status) == ("ord-1", "completed")
+    with pytest.raises(ValidationError, match="lane"):
+        activities.SaveRunInput.model_validate({"record": newer})
+
+
+def go_once(monkeypatch):
+    monkeypatch.setattr(workflow, "get_settings", settings)
+    ctx = FakeOrchestrationContext(answering())
+    return ctx, drive(workflow.snacktopus, ctx, full_input())

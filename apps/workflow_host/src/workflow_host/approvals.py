@@ -71,7 +71,7 @@ def load_run(order_id: str) -> RunRecord | None:
     """The order's run record, None if it has none; a store fault is StateUnavailable."""
     with store.readable(f"the run record of {order_id}"):
         value, _ = store.state().get(f"run:{order_id}")
-    return RunRecord.model_validate(value) if value else None
+    return RunRecord.stored(value) if value else None
 
 
 def decide(order_id: str, decision: ApprovalDecision) -> RunRecord:

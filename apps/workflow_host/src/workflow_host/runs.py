@@ -79,6 +79,17 @@ class RunRecord(BaseModel):
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
+    @classmethod
+    def stored(cls, value: dict) -> RunRecord:
+        """A record read back from the store, where fields this release does not know are
+        ignored, nested ones too: during a rolling upgrade the replicas of two releases
+        read each other's records, and a reader that refused a newer one answered 500
+        until the roll ended (test plan, Appendix D). What the workflow hands an activity
+        stays strict (``extra="forbid"``): a worker of the older release refuses it, and
+        the task is retried until a newer one takes it, rather than saved without what
+        it did not know."""
+        return cls.model_validate(value, extra="ignore")
+
 
 class ApprovalDecision(BaseModel):
     """The payload of the ``humanApproval`` external event."""

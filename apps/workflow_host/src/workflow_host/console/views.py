@@ -85,7 +85,7 @@ def _window(order_id: str) -> float | None:
 
 def _runs(order_ids: list[str]) -> list[RunRecord]:
     values = store.state().get_many([f"run:{o}" for o in order_ids])
-    return [RunRecord.model_validate(v) for v, _ in values.values() if v]
+    return [RunRecord.stored(v) for v, _ in values.values() if v]
 
 
 def inbox() -> list[InboxRow]:
