@@ -70,7 +70,7 @@ def park_stack(daprd: Path | None, port_offset: int = 0) -> Stack:
         raise SystemExit(f"a stack is running (supervisord pid {pid}) on these ports: make down")
     settings = StackSettings(run_dir=mine.run / ("park" if port_offset == 0 else "park-offset"))
     if port_offset:
-        moved = {name: port + port_offset for name, port in settings if name.endswith("_port")}
+        moved = {name: port + port_offset for name, port in settings.ports().items()}
         settings = StackSettings.model_validate({**settings.model_dump(), **moved})
     stack = Stack(settings)
     if stack.supervisord_pid() is not None:

@@ -658,11 +658,9 @@ class Stack:
         console.print(f"stack stopped (supervisord pid {pid} and its programs)")
 
     def _tiers(self) -> set[str]:
-        """The priorities of the running stack's programs (its rendered config)."""
-        try:
-            return set(re.findall(r"^priority=(\d+)$", self.conf.read_text(), re.M))
-        except OSError:
-            return {"10", "20", "30", "40"}
+        """The priorities of the running stack's programs (its rendered config, which a
+        live supervisord of ours always has: ``supervisord_pid`` reads it off its cmdline)."""
+        return set(re.findall(r"^priority=(\d+)$", self.conf.read_text(), re.M))
 
     def status(self) -> int:
         if self.supervisord_pid() is None:
@@ -690,11 +688,10 @@ class Stack:
 
     def _check_ports(self) -> None:
         busy = []
-        for name, value in self.s:
-            if name.endswith("_port"):
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", value)) == 0:
-                        busy.append(f"{name}={value}")
+        for name, value in self.s.ports().items():
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", value)) == 0:
+                    busy.append(f"{name}={value}")
         if busy:
             raise SystemExit(
                 "ports already in use by something else: "

@@ -102,14 +102,17 @@ class StackSettings(BaseSettings):
 
     smtp_port: int = _port(2525, "The local SMTP server (aiosmtpd) notifications go to.")
 
+    def ports(self) -> dict[str, int]:
+        """Every port setting (the fields named ``*_port``), by name."""
+        return {name: value for name, value in self if name.endswith("_port")}
+
     @model_validator(mode="after")
     def _ports_distinct(self) -> Self:
         seen: dict[int, str] = {}
-        for name, value in self:
-            if name.endswith("_port"):
-                if value in seen:
-                    raise ValueError(f"{name} and {seen[value]} both use port {value}")
-                seen[value] = name
+        for name, value in self.ports().items():
+            if value in seen:
+                raise ValueError(f"{name} and {seen[value]} both use port {value}")
+            seen[value] = name
         return self
 
     @model_validator(mode="after")
@@ -120,7 +123,7 @@ class StackSettings(BaseSettings):
         ephemeral = ephemeral_ports()
         if ephemeral is None:
             return self
-        taken = [f"{n}={v}" for n, v in self if n.endswith("_port") and v in ephemeral]
+        taken = [f"{n}={v}" for n, v in self.ports().items() if v in ephemeral]
         if taken:
             raise ValueError(
                 f"{', '.join(taken)}: inside this machine's ephemeral port range "

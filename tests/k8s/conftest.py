@@ -90,8 +90,7 @@ def upgrade(
 def settled(app: str) -> bool:
     """Every pod of the app is of one pod template (the Deployment's newest) and none is
     terminating: no replica of another release still takes work."""
-    pods = json.loads(kubectl("get", "pods", "-l", f"app.kubernetes.io/name={app}", "-o", "json"))
-    items = pods["items"]
+    items = _pods(app)
     templates = {p["metadata"]["labels"].get("pod-template-hash") for p in items}
     return len(templates) == 1 and not any(p["metadata"].get("deletionTimestamp") for p in items)
 
@@ -281,11 +280,15 @@ def apps(cluster, forwards) -> Apps:
     return Apps(forwards=forwards, dapr_token=secret(f"{fullname}-dapr-api-token", "token"))
 
 
+def _pods(app: str) -> list[dict]:
+    """Every pod of the app, as the API server has it now."""
+    out = kubectl("get", "pods", "-l", f"app.kubernetes.io/name={app}", "-o", "json")
+    return json.loads(out)["items"]
+
+
 def pods_of(app: str) -> list[str]:
     """The app's Ready pods that are not terminating (``pod/<name>``), oldest first."""
-    items = json.loads(kubectl("get", "pods", "-l", f"app.kubernetes.io/name={app}", "-o", "json"))[
-        "items"
-    ]
+    items = _pods(app)
     ready = [
         p
         for p in items
